@@ -15,6 +15,7 @@
 #define STASH_ID_LEN 32    /* chunk id (HMAC-SHA256), in bytes */
 #define STASH_NONCE_LEN 12 /* AES-GCM nonce, in bytes */
 #define STASH_TAG_LEN 16   /* AES-GCM tag, in bytes */
+#define STASH_NAME_MAX 255 /* longest file name, in bytes */
 
 #define STASH_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define STASH_MIN(a, b) ((a) < (b) ? (a) : (b))

@@ -1,0 +1,153 @@
+/*
+ * catalog.h - the SQLite catalog: inodes, directory entries, symlink
+ * targets, xattrs, file maps (ordered chunk lists), chunks with reference
+ * counts, and packs. Opened only through store/sqlvfs, so every page on
+ * disk is encrypted.
+ *
+ * The catalog knows SQL and the schema, nothing about FUSE, open files or
+ * chunk contents. It is not thread-safe: the caller serialises every call
+ * on one catalog (store.c holds one lock for it). Functions that change
+ * rows run inside a transaction the caller opened with stash_cat_begin.
+ */
+#ifndef STASH_CATALOG_H
+#define STASH_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "packs.h"
+#include "util.h"
+
+#define STASH_ROOT_INO 1
+#define STASH_CAT_SCHEMA_VERSION 1
+
+struct stash_cat;
+
+struct stash_attr {
+	uint64_t ino;   /* inode number */
+	uint32_t mode;  /* type and permission bits */
+	uint32_t nlink; /* hard links (directories: 2 + subdirectories) */
+	uint32_t uid, gid;
+	uint64_t size;  /* bytes (symlinks: target length) */
+	uint64_t rdev;  /* device number for device nodes */
+	int64_t atime, mtime, ctime; /* ns since the epoch */
+};
+
+/* One piece of a file map: a whole chunk at a logical offset. */
+struct stash_extent {
+	uint64_t off;                /* logical offset in the file, bytes */
+	uint32_t len;                /* plaintext length of the chunk */
+	uint8_t id[STASH_ID_LEN];    /* chunk id */
+	struct stash_chunk_loc loc;  /* where the sealed chunk lives */
+};
+
+struct stash_cat_stats {
+	uint64_t inodes;       /* inodes of every kind */
+	uint64_t files;        /* regular files */
+	uint64_t logical_bytes; /* sum of regular file sizes */
+	uint64_t chunks;       /* chunks referenced at least once */
+	uint64_t chunk_raw_bytes; /* plaintext bytes of those chunks */
+	uint64_t chunk_stored_bytes; /* sealed bytes of those chunks */
+	uint64_t dead_chunks;  /* chunks no longer referenced (await gc) */
+	uint64_t dead_bytes;   /* their sealed bytes */
+	uint64_t packs;        /* pack files holding chunks */
+};
+
+/*
+ * Open the catalog at path with key (see stash_sqlvfs_open), creating the
+ * schema and the root directory when create is set, else applying forward
+ * migrations. -EBADMSG: wrong key or damaged; -EPROTO: a newer schema.
+ */
+int stash_cat_open(struct stash_cat **out, const char *path,
+		   const uint8_t key[STASH_KEY_LEN], int create);
+int stash_cat_close(struct stash_cat *cat);
+
+/* Transactions. commit(durable=1) syncs the WAL before returning. */
+int stash_cat_begin(struct stash_cat *cat);
+int stash_cat_commit(struct stash_cat *cat, int durable);
+void stash_cat_rollback(struct stash_cat *cat);
+
+int stash_cat_getattr(struct stash_cat *cat, uint64_t ino,
+		      struct stash_attr *out);
+/* Look a name up in a directory. -ENOENT if absent. */
+int stash_cat_lookup(struct stash_cat *cat, uint64_t parent, const char *name,
+		     struct stash_attr *out);
+/* Write every field of attr back to its inode row. */
+int stash_cat_setattr(struct stash_cat *cat, const struct stash_attr *attr);
+/* Create an inode from attr (attr->ino is set); target for symlinks. */
+int stash_cat_create_inode(struct stash_cat *cat, struct stash_attr *attr,
+			   const char *target);
+/* Delete an inode with its xattrs and file map (chunk refs dropped). */
+int stash_cat_delete_inode(struct stash_cat *cat, uint64_t ino);
+/* Symlink target into buf (size bytes); returns its length or -errno. */
+ssize_t stash_cat_readlink(struct stash_cat *cat, uint64_t ino, char *buf,
+			   size_t size);
+
+/* Directory entries. add: -EEXIST if the name is taken. */
+int stash_cat_add_dirent(struct stash_cat *cat, uint64_t parent,
+			 const char *name, uint64_t ino);
+int stash_cat_del_dirent(struct stash_cat *cat, uint64_t parent,
+			 const char *name);
+/* Point an existing entry at another inode. */
+int stash_cat_set_dirent(struct stash_cat *cat, uint64_t parent,
+			 const char *name, uint64_t ino);
+/* Move an entry to (newparent, newname), which must be free. */
+int stash_cat_move_dirent(struct stash_cat *cat, uint64_t parent,
+			  const char *name, uint64_t newparent,
+			  const char *newname);
+/* The directory holding the (first) entry of ino. -ENOENT if none. */
+int stash_cat_parent_of(struct stash_cat *cat, uint64_t ino, uint64_t *parent);
+/* 1 if the directory has no entries, 0 if it has, or -errno. */
+int stash_cat_dir_is_empty(struct stash_cat *cat, uint64_t ino);
+
+/*
+ * List a directory from cookie off (0 = start). fn gets each entry with
+ * its attributes and the cookie to resume after it; a non-zero return
+ * from fn stops the listing (that value is not an error).
+ */
+typedef int (*stash_cat_dirent_fn)(void *arg, const char *name,
+				   const struct stash_attr *attr,
+				   uint64_t next_off);
+int stash_cat_readdir(struct stash_cat *cat, uint64_t ino, uint64_t off,
+		      stash_cat_dirent_fn fn, void *arg);
+
+/* Extended attributes. flags: XATTR_CREATE / XATTR_REPLACE. */
+int stash_cat_setxattr(struct stash_cat *cat, uint64_t ino, const char *name,
+		       const void *value, size_t len, int flags);
+/* Value into buf (size 0: just the length). -ENODATA, -ERANGE. */
+ssize_t stash_cat_getxattr(struct stash_cat *cat, uint64_t ino,
+			   const char *name, void *buf, size_t size);
+/* NUL-separated names into buf (size 0: just the length). */
+ssize_t stash_cat_listxattr(struct stash_cat *cat, uint64_t ino, char *buf,
+			    size_t size);
+int stash_cat_removexattr(struct stash_cat *cat, uint64_t ino,
+			  const char *name);
+
+/* Call fn for each extent of the file map, in offset order. */
+int stash_cat_load_extents(struct stash_cat *cat, uint64_t ino,
+			   int (*fn)(void *arg, const struct stash_extent *e),
+			   void *arg);
+/*
+ * Replace the file map from offset from on: drop (and unreference) every
+ * extent at or after from, then add ext[0..n) (which must start at or
+ * after from), adding chunk rows as needed and referencing them.
+ */
+int stash_cat_replace_extents(struct stash_cat *cat, uint64_t ino,
+			      uint64_t from, const struct stash_extent *ext,
+			      size_t n);
+/* Where a chunk lives, if the catalog knows it. -ENOENT if not. */
+int stash_cat_find_chunk(struct stash_cat *cat, const uint8_t id[STASH_ID_LEN],
+			 struct stash_chunk_loc *loc);
+
+/* Inodes no directory entry points at any more (left by a crash). */
+int stash_cat_purge_orphans(struct stash_cat *cat);
+
+int stash_cat_stats(struct stash_cat *cat, struct stash_cat_stats *out);
+
+/* Run PRAGMA integrity_check; 0 when it says ok, -EBADMSG otherwise. */
+int stash_cat_check(struct stash_cat *cat);
+/* Copy the WAL into the database and truncate the WAL. */
+int stash_cat_checkpoint(struct stash_cat *cat);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * store.h - a stashfs store as a library: create, open and close a store,
+ * and the filesystem operations on it (namespace, attributes, xattrs,
+ * file data) in POSIX terms.
+ *
+ * This is the whole API fs/ and tools/ use; it holds every rule about
+ * data. It knows nothing of FUSE: inode numbers are the catalog's, errors
+ * are negative errnos. Every function is thread-safe.
+ * Permission checks are not done here: the kernel does them when mounted
+ * with default_permissions (which `stashfs mount` sets).
+ */
+#ifndef STASH_STORE_H
+#define STASH_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#include "catalog.h"
+#include "config.h"
+
+struct stash_store;
+struct stash_file;
+
+/* The top-level folders every store has. */
+extern const char *const stash_areas[];
+
+/*
+ * Create a store in the folder path (created if missing; it must be empty
+ * otherwise) with the parameters in cfg (kdf, codec, chunker) and the
+ * secret that will unlock it. -EEXIST if a store is there already.
+ */
+int stash_store_init(const char *path, struct stash_config *cfg,
+		     const struct stash_secret *secret);
+
+/*
+ * Open the store at path: check the config, take the store lock (-EBUSY
+ * when another process holds it), unlock the keys (-EACCES on a wrong
+ * secret), open the catalog and the packs. *out set only on success.
+ */
+int stash_store_open(struct stash_store **out, const char *path,
+		     const struct stash_secret *secret);
+/* Commit every open file, finish the open pack, checkpoint, release the
+ * lock, wipe the keys and free. Returns the first error met. */
+int stash_store_close(struct stash_store *st);
+
+/* Flags for stash_store_setattr's valid. */
+enum {
+	STASH_SET_MODE = 1 << 0,
+	STASH_SET_UID = 1 << 1,
+	STASH_SET_GID = 1 << 2,
+	STASH_SET_SIZE = 1 << 3,
+	STASH_SET_ATIME = 1 << 4,
+	STASH_SET_MTIME = 1 << 5,
+	STASH_SET_CTIME = 1 << 6,
+};
+
+/* Flags for rename. */
+enum {
+	STASH_RENAME_NOREPLACE = 1 << 0,
+	STASH_RENAME_EXCHANGE = 1 << 1,
+};
+
+int stash_store_getattr(struct stash_store *st, uint64_t ino,
+			struct stash_attr *out);
+int stash_store_lookup(struct stash_store *st, uint64_t parent,
+		       const char *name, struct stash_attr *out);
+/* Regular files, FIFOs, sockets and device nodes (mode has the type). */
+int stash_store_mknod(struct stash_store *st, uint64_t parent,
+		      const char *name, uint32_t mode, uint64_t rdev,
+		      uint32_t uid, uint32_t gid, struct stash_attr *out);
+int stash_store_mkdir(struct stash_store *st, uint64_t parent,
+		      const char *name, uint32_t mode, uint32_t uid,
+		      uint32_t gid, struct stash_attr *out);
+int stash_store_symlink(struct stash_store *st, uint64_t parent,
+			const char *name, const char *target, uint32_t uid,
+			uint32_t gid, struct stash_attr *out);
+int stash_store_link(struct stash_store *st, uint64_t ino, uint64_t newparent,
+		     const char *newname, struct stash_attr *out);
+int stash_store_unlink(struct stash_store *st, uint64_t parent,
+		       const char *name);
+int stash_store_rmdir(struct stash_store *st, uint64_t parent,
+		      const char *name);
+int stash_store_rename(struct stash_store *st, uint64_t parent,
+		       const char *name, uint64_t newparent,
+		       const char *newname, unsigned flags);
+ssize_t stash_store_readlink(struct stash_store *st, uint64_t ino, char *buf,
+			     size_t size);
+/* See stash_cat_readdir; cookies are stable while entries come and go. */
+int stash_store_readdir(struct stash_store *st, uint64_t ino, uint64_t off,
+			stash_cat_dirent_fn fn, void *arg);
+/* Apply the fields of in named by valid; *out gets the result. */
+int stash_store_setattr(struct stash_store *st, uint64_t ino,
+			const struct stash_attr *in, unsigned valid,
+			struct stash_attr *out);
+
+int stash_store_setxattr(struct stash_store *st, uint64_t ino,
+			 const char *name, const void *value, size_t len,
+			 int flags);
+ssize_t stash_store_getxattr(struct stash_store *st, uint64_t ino,
+			     const char *name, void *buf, size_t size);
+ssize_t stash_store_listxattr(struct stash_store *st, uint64_t ino, char *buf,
+			      size_t size);
+int stash_store_removexattr(struct stash_store *st, uint64_t ino,
+			    const char *name);
+
+/* Sizes and free space of the disk under the store, in store terms. */
+int stash_store_statfs(struct stash_store *st, struct statvfs *out);
+
+struct stash_store_stats {
+	struct stash_cat_stats cat; /* what the catalog holds */
+	uint64_t store_bytes;      /* bytes of the store folder on disk */
+	uint64_t cache_hits, cache_misses;
+	uint64_t bytes_written;    /* logical bytes written since open */
+	uint64_t bytes_read;       /* logical bytes read since open */
+	uint64_t chunks_written;   /* new chunks sealed since open */
+	uint64_t chunks_deduped;   /* chunks found already stored */
+};
+int stash_store_stats(struct stash_store *st, struct stash_store_stats *out);
+
+/* The figures as a JSON document (malloc'd; the caller frees it). */
+int stash_store_stats_json(struct stash_store *st, char **out);
+
+/* Verify the catalog's integrity (PRAGMA integrity_check). */
+int stash_store_check(struct stash_store *st);
+
+/*
+ * File data. open takes a reference on the inode's open state (shared by
+ * every handle of the inode); release commits and drops it. Dirty data is
+ * held in memory, bounded, and committed by flush (visible after a crash
+ * of the daemon), fsync (durable) and release. A write error (ENOSPC, EIO)
+ * is reported by that write or by the next flush/fsync.
+ */
+int stash_file_open(struct stash_store *st, uint64_t ino,
+		    struct stash_file **out);
+ssize_t stash_file_read(struct stash_store *st, struct stash_file *f,
+			void *buf, size_t size, uint64_t off);
+ssize_t stash_file_write(struct stash_store *st, struct stash_file *f,
+			 const void *buf, size_t size, uint64_t off);
+int stash_file_flush(struct stash_store *st, struct stash_file *f);
+int stash_file_fsync(struct stash_store *st, struct stash_file *f);
+int stash_file_release(struct stash_store *st, struct stash_file *f);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * store_int.h - the store's internals shared by store.c (namespace and
+ * lifecycle) and file.c (file data). Not part of the public API.
+ *
+ * Lock order, outermost first:
+ *   files_lock -> file.lock -> cat_lock -> pending_lock
+ * file.job_lock is a leaf: held only to flag a finished chunk job.
+ * Workers in the pool take cat_lock, pending_lock and job_lock, one at a
+ * time, never a file's lock: a thread holding a file's lock may wait for
+ * its jobs.
+ */
+#ifndef STASH_STORE_INT_H
+#define STASH_STORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "cache.h"
+#include "catalog.h"
+#include "chunker.h"
+#include "config.h"
+#include "packs.h"
+#include "pool.h"
+#include "store.h"
+
+#define FILE_BUCKETS 1024
+#define PENDING_BUCKETS 4096
+
+/* A chunk written to a pack this session and not yet in the catalog, so
+ * that writers find it for deduplication before it is committed. */
+struct pending_chunk {
+	uint8_t id[STASH_ID_LEN];
+	struct stash_chunk_loc loc;
+	struct pending_chunk *next;
+};
+
+struct stash_store {
+	char *path;                    /* the store folder */
+	int lock_fd;                   /* flock'ed STORE/lock */
+	struct stash_config cfg;       /* stashfs.json */
+	struct stash_keys keys;        /* wiped on close */
+	struct stash_chunker *chunker; /* immutable */
+	struct stash_cache *cache;     /* thread-safe */
+	struct stash_packs *packs;     /* thread-safe */
+	struct stash_pool *pool;       /* chunk jobs */
+
+	pthread_mutex_t cat_lock; /* guards cat */
+	struct stash_cat *cat;
+
+	pthread_mutex_t files_lock;  /* guards files[] and stash_file.refs */
+	struct stash_file *files[FILE_BUCKETS]; /* open state by inode */
+
+	pthread_mutex_t pending_lock; /* guards pending[] */
+	struct pending_chunk *pending[PENDING_BUCKETS];
+
+	uint32_t zero_len;                 /* length of a chunk of zeros */
+	uint8_t zero_id[STASH_ID_LEN];     /* its id, once known */
+	struct stash_chunk_loc zero_loc;   /* its location, once stored */
+	bool zero_known;                   /* under cat_lock */
+
+	pthread_t flusher;           /* periodic pack sync + checkpoint */
+	pthread_mutex_t flusher_lock; /* guards flusher_stop, commits */
+	pthread_cond_t flusher_cond;
+	bool flusher_stop;
+	bool flusher_running;
+	uint64_t commits;            /* catalog commits since the last sync */
+
+	atomic_uint_fast64_t bytes_written, bytes_read;
+	atomic_uint_fast64_t chunks_written, chunks_deduped;
+};
+
+/* file.c, for store.c. */
+/* The open state of ino, loaded if needed; a reference is taken. */
+int stash_file_get(struct stash_store *st, uint64_t ino,
+		   struct stash_file **out);
+/* Drop a reference; the last one commits and frees. */
+int stash_file_put(struct stash_store *st, struct stash_file *f);
+/* Find the open state of ino without loading; files_lock must be held. */
+struct stash_file *stash_file_find_locked(struct stash_store *st,
+					  uint64_t ino);
+/* Overlay the in-memory size and times of an open file onto attr. */
+void stash_file_overlay(struct stash_store *st, struct stash_attr *attr);
+/* Truncate or extend to size and commit. */
+int stash_file_truncate(struct stash_store *st, struct stash_file *f,
+			uint64_t size);
+/* Commit pending changes (f->lock not held by the caller). */
+int stash_file_commit(struct stash_store *st, struct stash_file *f,
+		      int durable);
+/* Set times kept in memory for an open file after a setattr. */
+void stash_file_set_times(struct stash_file *f, const struct stash_attr *a);
+/* Drop every pending chunk entry (after a commit of everything). */
+void stash_pending_clear(struct stash_store *st);
+/* Note a catalog commit, for the flusher. */
+void stash_store_note_commit(struct stash_store *st);
+
+#endif
