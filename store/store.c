@@ -884,6 +884,11 @@ static int do_xattr(struct stash_store *st, void *arg)
 	return stash_cat_setattr(st->cat, &attr);
 }
 
+/*
+ * POSIX ACLs (system.posix_acl_*) are not supported: refusing them makes
+ * cp, rsync and tar fall back to the mode bits, which the kernel enforces,
+ * rather than store ACLs nobody would enforce.
+ */
 static int check_xattr_name(const char *name)
 {
 	size_t len = strlen(name);
@@ -892,6 +897,8 @@ static int check_xattr_name(const char *name)
 		return -EINVAL;
 	if (len > XATTR_NAME_MAX)
 		return -ERANGE;
+	if (!strncmp(name, "system.", 7))
+		return -EOPNOTSUPP;
 	return 0;
 }
 

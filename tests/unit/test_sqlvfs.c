@@ -524,7 +524,10 @@ static void test_torn_commit(void **state)
 	tdir_release(&t);
 }
 
-/* (6): an explicit checkpoint, more writes into the restarted WAL, reopen. */
+/*
+ * (6): an explicit checkpoint, more writes into the restarted WAL, a VACUUM,
+ * reopen.
+ */
 static void test_checkpoint(void **state)
 {
 	struct tdir t = { 0 };
@@ -543,6 +546,11 @@ static void test_checkpoint(void **state)
 	check_rows(db, 3000, 60);
 	insert_rows(db, 3000, 4000, 60);
 	assert_true(file_size(t.wal) > 0);
+	assert_no_plaintext(&t);
+	/* VACUUM builds its copy in memory (temp_store) and writes it back
+	 * through the WAL: no temp file, same reserve. */
+	exec(db, "VACUUM");
+	check_rows(db, 4000, 60);
 	assert_no_plaintext(&t);
 	close_ok(db);
 	assert_no_plaintext(&t);
