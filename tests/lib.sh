@@ -13,6 +13,8 @@
 set -eu
 
 STASHFS=${STASHFS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/stashfs}
+STASH_BUILD=${STASH_BUILD:-$(dirname "$STASHFS")}
+STASH_TEST_TOOLS=$STASH_BUILD/tests
 [ -x "$STASHFS" ] || { echo "stashfs binary not found: $STASHFS" >&2; exit 1; }
 [ -e /dev/fuse ] || { echo "no /dev/fuse: skipping" >&2; exit 77; }
 
