@@ -398,6 +398,31 @@ static void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		       user_err(stash_file_fsync(store_of(req), file_of(fi))));
 }
 
+static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct stash_attr a;
+	int ret = stash_store_getattr(store_of(req), ino, &a);
+
+	if (!ret && !S_ISDIR(a.mode))
+		ret = -ENOTDIR;
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	/* Listings read the catalog from their cookie on: no state. */
+	fi->fh = 0;
+	fuse_reply_open(req, fi);
+}
+
+static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino,
+			     struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
 /* A reply buffer for readdir: entries are added until it is full. */
 struct dirbuf {
 	fuse_req_t req;
@@ -596,8 +621,10 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.flush = fs_op_flush,
 	.release = fs_op_release,
 	.fsync = fs_op_fsync,
+	.opendir = fs_op_opendir,
 	.readdir = fs_op_readdir,
 	.readdirplus = fs_op_readdirplus,
+	.releasedir = fs_op_releasedir,
 	.statfs = fs_op_statfs,
 	.setxattr = fs_op_setxattr,
 	.getxattr = fs_op_getxattr,

@@ -955,26 +955,19 @@ int stash_store_removexattr(struct stash_store *st, uint64_t ino,
 
 int stash_store_statfs(struct stash_store *st, struct statvfs *out)
 {
-	struct stash_cat_stats cs;
 	struct statvfs disk;
-	int ret;
 
 	if (statvfs(st->path, &disk) < 0)
 		return -errno;
-	pthread_mutex_lock(&st->cat_lock);
-	ret = stash_cat_stats(st->cat, &cs);
-	pthread_mutex_unlock(&st->cat_lock);
-	if (ret)
-		return ret;
-	/* Space is the disk's: what the store can still grow into. */
+	/* Space and inodes are the disk's: what the store can grow into. */
 	memset(out, 0, sizeof(*out));
 	out->f_bsize = 4096;
 	out->f_frsize = 4096;
 	out->f_blocks = disk.f_blocks * disk.f_frsize / 4096;
 	out->f_bfree = disk.f_bfree * disk.f_frsize / 4096;
 	out->f_bavail = disk.f_bavail * disk.f_frsize / 4096;
-	out->f_files = cs.inodes + disk.f_favail;
-	out->f_ffree = disk.f_favail;
+	out->f_files = disk.f_files;
+	out->f_ffree = disk.f_ffree;
 	out->f_favail = disk.f_favail;
 	out->f_namemax = STASH_NAME_MAX;
 	return 0;
