@@ -132,7 +132,15 @@ static int take_lock(struct stash_store *st)
 		return -errno;
 	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) < 0)
 		return errno == EWOULDBLOCK ? -EBUSY : -errno;
-	return 0;
+	/* The holder's pid, for people and scripts looking for the daemon. */
+	{
+		char pid[24];
+		int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+
+		if (ftruncate(st->lock_fd, 0) == 0)
+			ret = stash_pwrite_all(st->lock_fd, pid, (size_t)n, 0);
+	}
+	return ret;
 }
 
 int stash_store_open(struct stash_store **out, const char *path,

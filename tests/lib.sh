@@ -22,22 +22,47 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/stashfs-test.XXXXXX")
 STORE=$T/store
 MNT=$T/mnt
 export STASHFS_KEY_DIR=$T/keys
+# The daemon logs here; sanitizer reports of every process land in $T too,
+# and any of them fails the test.
+export STASHFS_LOG=$T/daemon.log
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}:log_path=$T/sanitizer"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-}:log_path=$T/sanitizer"
 mkdir -p "$MNT"
 
 _stash_cleanup() {
-	local rc=$?
+	local rc=$? pid
+	pid=$(stash_pid)
 	if mountpoint -q "$MNT" 2>/dev/null || grep -q " $MNT " /proc/self/mounts; then
 		fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
 	fi
-	# A daemon still closing the store holds its lock: wait for it.
-	if [ -e "$STORE/lock" ]; then
-		flock -w 60 "$STORE/lock" true 2>/dev/null || true
+	# Wait for the daemon to finish writing and exit.
+	[ -z "$pid" ] || wait_exit "$pid" 60 || true
+	if ls "$T"/sanitizer.* >/dev/null 2>&1; then
+		echo "FAIL: sanitizer reports:" >&2
+		cat "$T"/sanitizer.* >&2
+		rc=1
+	fi
+	if [ $rc != 0 ] && [ $rc != 77 ] && [ -s "$STASHFS_LOG" ]; then
+		echo "--- daemon log (last 40 lines) ---" >&2
+		tail -n 40 "$STASHFS_LOG" >&2
 	fi
 	rm -rf "$T"
 	exit $rc
 }
 trap _stash_cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Wait up to $2 seconds for process $1 (not our child) to exit. A zombie
+# has exited: whoever adopted the daemon may reap it late.
+wait_exit() {
+	local i state
+	for ((i = 0; i < $2 * 50; i++)); do
+		state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0
+		[ -n "$state" ] && [ "$state" != Z ] || return 0
+		sleep 0.02
+	done
+	return 1
+}
 
 fail() {
 	echo "FAIL: $*" >&2
@@ -60,8 +85,13 @@ stash_mount() {
 	mountpoint -q "$MNT" || fail "not mounted after stashfs mount"
 }
 
+# Unmount and wait until the daemon has exited (and so has written
+# everything, and any sanitizer report).
 stash_umount() {
+	local pid
+	pid=$(stash_pid)
 	"$STASHFS" umount "$MNT"
+	[ -z "$pid" ] || wait_exit "$pid" 60 || fail "daemon $pid did not exit"
 }
 
 stash_remount() {
@@ -69,9 +99,12 @@ stash_remount() {
 	stash_mount "$@"
 }
 
-# The daemon's pid, from the mount's lock holder.
+# The pid of the daemon serving $STORE (it writes it into its lock file),
+# or nothing when no process holds the lock.
 stash_pid() {
-	fuser "$STORE/lock" 2>/dev/null | awk '{print $1}'
+	[ -e "$STORE/lock" ] || return 0
+	flock -n "$STORE/lock" true 2>/dev/null && return 0
+	cat "$STORE/lock"
 }
 
 # Bytes used by the store folder.

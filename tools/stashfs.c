@@ -492,22 +492,34 @@ static int serve(struct stash_store *st, const char *store, const char *mnt,
 		goto out_signals;
 	}
 	if (notify_fd >= 0) {
-		/* Tell the parent we are mounted, then leave the terminal. */
+		/*
+		 * Tell the parent we are mounted, then leave the terminal.
+		 * Logs go to syslog, or to the file named by STASHFS_LOG.
+		 */
+		const char *log = getenv("STASHFS_LOG");
 		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int logfd = log ? open(log, O_WRONLY | O_CREAT | O_APPEND |
+						    O_CLOEXEC,
+				       0600)
+				: -1;
 
 		status = 0;
 		if (write(notify_fd, &status, sizeof(status)) < 0)
 			status = 0;
 		close(notify_fd);
 		notify_fd = -1;
-		openlog("stashfs", LOG_PID, LOG_DAEMON);
-		stash_log_set_sink(syslog_sink);
+		if (logfd < 0) {
+			openlog("stashfs", LOG_PID, LOG_DAEMON);
+			stash_log_set_sink(syslog_sink);
+		}
 		if (devnull >= 0) {
 			dup2(devnull, STDIN_FILENO);
 			dup2(devnull, STDOUT_FILENO);
-			dup2(devnull, STDERR_FILENO);
+			dup2(logfd >= 0 ? logfd : devnull, STDERR_FILENO);
 			close(devnull);
 		}
+		if (logfd >= 0)
+			close(logfd);
 	}
 	stash_log(STASH_LOG_INFO, "serving %s at %s", store, mnt);
 	ret = stash_fs_loop(se);
