@@ -92,6 +92,12 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Leave setuid clearing on write and chown to the kernel. */
 	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
 		conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+	/*
+	 * libfuse turns atomic O_TRUNC on by default: the kernel would then
+	 * pass O_TRUNC to open and send no setattr, and open ignores it.
+	 * Off, the kernel truncates with a setattr(size=0) after the open.
+	 */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
 static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

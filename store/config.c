@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "codec.h"
 
 #define CONFIG_NAME "stashfs.json"
@@ -161,6 +163,8 @@ static int parse_config(const cJSON *root, struct stash_config *cfg)
 	if ((ret = get_hex(root, "master_key", cfg->wrapped,
 			   sizeof(cfg->wrapped))) < 0)
 		return ret;
+	if ((ret = get_hex(root, "mac", cfg->mac, sizeof(cfg->mac))) < 0)
+		return ret;
 
 	kdf = cJSON_GetObjectItemCaseSensitive(root, "kdf");
 	if (!cJSON_IsObject(kdf))
@@ -234,8 +238,13 @@ static char *config_to_json(const struct stash_config *cfg)
 	cJSON_AddNumberToObject(chunker, "min", cfg->chunker.min);
 	cJSON_AddNumberToObject(chunker, "avg", cfg->chunker.avg);
 	cJSON_AddNumberToObject(chunker, "max", cfg->chunker.max);
-	snprintf(codec, sizeof(codec), "%s:%d", stash_codec_name(cfg->codec),
-		 cfg->level);
+	/* Level 0 means the codec's default: write the bare name. */
+	if (cfg->level)
+		snprintf(codec, sizeof(codec), "%s:%d",
+			 stash_codec_name(cfg->codec), cfg->level);
+	else
+		snprintf(codec, sizeof(codec), "%s",
+			 stash_codec_name(cfg->codec));
 	cJSON_AddStringToObject(root, "codec",
 				cfg->codec == STASH_CODEC_RAW ? "none" : codec);
 	cJSON_AddNumberToObject(root, "pack_size", (double)cfg->pack_size);
@@ -255,6 +264,8 @@ static char *config_to_json(const struct stash_config *cfg)
 	cJSON_AddNumberToObject(root, "key_id", cfg->key_id);
 	stash_hex(cfg->wrapped, sizeof(cfg->wrapped), hex);
 	cJSON_AddStringToObject(root, "master_key", hex);
+	stash_hex(cfg->mac, sizeof(cfg->mac), hex);
+	cJSON_AddStringToObject(root, "mac", hex);
 	text = cJSON_Print(root);
 out:
 	cJSON_Delete(root);
@@ -349,9 +360,39 @@ static int derive_keys(const uint8_t master[STASH_KEY_LEN], uint32_t key_id,
 	if (!ret)
 		ret = stash_crypto_hkdf(master, "stashfs pack-trailer v1",
 					keys->trailer, STASH_KEY_LEN);
+	if (!ret)
+		ret = stash_crypto_hkdf(master, "stashfs config-mac v1",
+					keys->config, STASH_KEY_LEN);
 	if (ret)
 		stash_keys_wipe(keys);
 	return ret;
+}
+
+/*
+ * The MAC covers what decides how data is cut, named and sealed, so that
+ * nobody without the key can change it (a codec of "none" would expose
+ * exact chunk sizes, say). The KDF fields and the wrapped key need no MAC:
+ * AES-GCM authenticates the wrapped key, and wrong KDF fields only fail.
+ */
+static int config_mac(const struct stash_config *cfg,
+		      const struct stash_keys *keys, uint8_t out[32])
+{
+	char text[256];
+	int n = snprintf(text, sizeof(text),
+			 "stashfs config v1|%d|%s|%u|%u|%u|%d|%d|%llu|%u",
+			 cfg->version, cfg->store_id, cfg->chunker.min,
+			 cfg->chunker.avg, cfg->chunker.max, cfg->codec,
+			 cfg->level, (unsigned long long)cfg->pack_size,
+			 cfg->key_id);
+
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return -EINVAL;
+	return stash_crypto_hmac(keys->config, text, (size_t)n, out);
+}
+
+int stash_config_seal(struct stash_config *cfg, const struct stash_keys *keys)
+{
+	return config_mac(cfg, keys, cfg->mac);
 }
 
 int stash_config_new_master(struct stash_config *cfg,
@@ -376,6 +417,8 @@ int stash_config_new_master(struct stash_config *cfg,
 		ret = stash_crypto_wrap(kek, WRAP_LABEL, master, cfg->wrapped);
 	if (!ret)
 		ret = derive_keys(master, cfg->key_id, keys);
+	if (!ret)
+		ret = stash_config_seal(cfg, keys);
 out:
 	stash_crypto_wipe(master, sizeof(master));
 	stash_crypto_wipe(kek, sizeof(kek));
@@ -402,12 +445,21 @@ int stash_config_unlock(const struct stash_config *cfg,
 			const struct stash_secret *secret,
 			struct stash_keys *keys)
 {
-	uint8_t master[STASH_KEY_LEN];
+	uint8_t master[STASH_KEY_LEN], mac[32];
 	int ret = unwrap_master(cfg, secret, master);
 
 	if (!ret)
 		ret = derive_keys(master, cfg->key_id, keys);
 	stash_crypto_wipe(master, sizeof(master));
+	if (!ret)
+		ret = config_mac(cfg, keys, mac);
+	if (!ret && CRYPTO_memcmp(mac, cfg->mac, sizeof(mac)) != 0) {
+		stash_log(STASH_LOG_ERR, "stashfs.json was changed by someone"
+					 " without the key: refusing it");
+		ret = -EBADMSG;
+	}
+	if (ret)
+		stash_keys_wipe(keys);
 	return ret;
 }
 

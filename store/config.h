@@ -38,6 +38,7 @@ struct stash_config {
 	uint8_t salt[16];                   /* scrypt salt */
 	uint32_t key_id;                    /* id of the master key in use */
 	uint8_t wrapped[STASH_WRAPPED_KEY_LEN]; /* master key under the KEK */
+	uint8_t mac[32]; /* HMAC of the fields above the KDF's, see config.c */
 };
 
 /* A key file's content or a passphrase: what unlocks a store. */
@@ -54,6 +55,7 @@ struct stash_keys {
 	uint8_t catalog[STASH_KEY_LEN];   /* AES key for catalog pages */
 	uint8_t gear[STASH_KEY_LEN];      /* chunker gear table seed */
 	uint8_t trailer[STASH_KEY_LEN];   /* AES key for pack trailers */
+	uint8_t config[STASH_KEY_LEN];    /* HMAC key for stashfs.json */
 };
 
 /* Defaults for a new store (key file KDF, zstd, 16/64/256 KiB chunks). */
@@ -78,8 +80,11 @@ int stash_config_new_master(struct stash_config *cfg,
 			    const struct stash_secret *secret,
 			    struct stash_keys *keys);
 
-/* Unwrap the master key with secret and derive keys. -EACCES if the secret
- * is wrong. */
+/*
+ * Unwrap the master key with secret and derive keys. -EACCES if the secret
+ * is wrong; -EBADMSG if stashfs.json was changed by someone without the
+ * key (its MAC does not match).
+ */
 int stash_config_unlock(const struct stash_config *cfg,
 			const struct stash_secret *secret,
 			struct stash_keys *keys);
@@ -93,6 +98,9 @@ int stash_config_rewrap(struct stash_config *cfg,
 			const struct stash_secret *old_secret,
 			enum stash_kdf kdf,
 			const struct stash_secret *new_secret);
+
+/* Recompute cfg->mac after changing a field it covers. */
+int stash_config_seal(struct stash_config *cfg, const struct stash_keys *keys);
 
 /* Wipe every key. */
 void stash_keys_wipe(struct stash_keys *keys);

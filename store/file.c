@@ -157,20 +157,17 @@ void stash_pending_clear(struct stash_store *st)
 /* ---- storing and fetching chunks ---- */
 
 /*
- * Store one chunk of plaintext: compute its id, reuse a stored copy if
- * there is one, else seal it and append it to a pack. Runs on workers.
+ * Store one chunk of plaintext whose id is known: reuse a stored copy if
+ * there is one, else seal it and append it to a pack.
  */
-static int store_chunk(struct stash_store *st, const uint8_t *plain,
-		       uint32_t len, uint8_t id[STASH_ID_LEN],
-		       struct stash_chunk_loc *loc)
+static int store_chunk_id(struct stash_store *st, const uint8_t *plain,
+			  uint32_t len, const uint8_t id[STASH_ID_LEN],
+			  struct stash_chunk_loc *loc)
 {
 	uint8_t *sealed;
 	ssize_t n;
 	int ret;
 
-	ret = stash_crypto_hmac(st->keys.chunk_id, plain, len, id);
-	if (ret)
-		return ret;
 	if (pending_find(st, id, loc)) {
 		atomic_fetch_add(&st->chunks_deduped, 1);
 		return 0;
@@ -200,6 +197,17 @@ static int store_chunk(struct stash_store *st, const uint8_t *plain,
 	pending_add(st, id, loc);
 	atomic_fetch_add(&st->chunks_written, 1);
 	return 0;
+}
+
+/* Store one chunk of plaintext: compute its id, then as above. Runs on
+ * workers. */
+static int store_chunk(struct stash_store *st, const uint8_t *plain,
+		       uint32_t len, uint8_t id[STASH_ID_LEN],
+		       struct stash_chunk_loc *loc)
+{
+	int ret = stash_crypto_hmac(st->keys.chunk_id, plain, len, id);
+
+	return ret ? ret : store_chunk_id(st, plain, len, id, loc);
 }
 
 static void chunk_job_run(struct stash_job *base)
@@ -266,6 +274,9 @@ static int read_chunk(struct stash_store *st, const uint8_t *id,
 			  (unsigned long long)loc->off,
 			  ret == -EBADMSG ? "corrupt, does not authenticate"
 					  : strerror(-ret));
+		/* A missing pack is damage too, not a missing file. */
+		if (ret != -ENOMEM)
+			ret = -EBADMSG;
 		goto out;
 	}
 	memcpy(dst, plain + off, len);
@@ -673,16 +684,12 @@ static int chunk_hole(struct stash_store *st, struct stash_file *f,
 
 		*s = (struct seg){ .off = h.off + pos, .len = n,
 				   .kind = SEG_CHUNK };
-		if (n == st->zero_len && st->zero_known) {
+		if (n == st->zero_len) {
+			/* Its id is fixed for the store: no hashing. */
 			memcpy(s->id, st->zero_id, STASH_ID_LEN);
-			s->loc = st->zero_loc;
+			ret = store_chunk_id(st, zeros, n, s->id, &s->loc);
 		} else {
 			ret = store_chunk(st, zeros, n, s->id, &s->loc);
-			if (!ret && n == st->zero_len) {
-				memcpy(st->zero_id, s->id, STASH_ID_LEN);
-				st->zero_loc = s->loc;
-				st->zero_known = true;
-			}
 		}
 		pos += n;
 		at++;
@@ -1128,7 +1135,11 @@ ssize_t stash_file_write(struct stash_store *st, struct stash_file *f,
 	if (end < off || end > (uint64_t)INT64_MAX)
 		return -EFBIG;
 	pthread_mutex_lock(&f->lock);
-	if (off > f->size)
+	/* A chunk that could not be stored (ENOSPC, EIO) stops the writer
+	 * at once; the next flush reports it again. */
+	collect(f, false);
+	ret = f->error;
+	if (!ret && off > f->size)
 		ret = append_hole(f, off);
 	while (!ret && pos < end) {
 		size_t i = find_seg(f, pos);

@@ -67,6 +67,9 @@ static int dir_is_empty(const char *path)
 	return ret;
 }
 
+static int open_store(struct stash_store **out, const char *path,
+		      const struct stash_secret *secret, bool create);
+
 int stash_store_init(const char *path, struct stash_config *cfg,
 		     const struct stash_secret *secret)
 {
@@ -100,7 +103,7 @@ int stash_store_init(const char *path, struct stash_config *cfg,
 		return ret;
 
 	/* Open once to create the catalog and the areas. */
-	ret = stash_store_open(&st, path, secret);
+	ret = open_store(&st, path, secret, true);
 	if (ret)
 		return ret;
 	for (int i = 0; stash_areas[i] && !ret; i++) {
@@ -132,19 +135,28 @@ static int take_lock(struct stash_store *st)
 		return -errno;
 	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) < 0)
 		return errno == EWOULDBLOCK ? -EBUSY : -errno;
-	/* The holder's pid, for people and scripts looking for the daemon. */
-	{
-		char pid[24];
-		int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-
-		if (ftruncate(st->lock_fd, 0) == 0)
-			ret = stash_pwrite_all(st->lock_fd, pid, (size_t)n, 0);
-	}
-	return ret;
+	return 0;
 }
 
-int stash_store_open(struct stash_store **out, const char *path,
-		     const struct stash_secret *secret)
+/*
+ * Write the holder's pid into the lock file, for people and scripts
+ * looking for the daemon. Only once the secret is known to be right: a
+ * refused open must leave the store folder as it was.
+ */
+static int note_pid(struct stash_store *st)
+{
+	char pid[24];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+
+	if (ftruncate(st->lock_fd, 0) < 0)
+		return -errno;
+	return stash_pwrite_all(st->lock_fd, pid, (size_t)n, 0);
+}
+
+/* create: make the catalog; else a missing catalog is damage, not a
+ * store to start afresh. */
+static int open_store(struct stash_store **out, const char *path,
+		      const struct stash_secret *secret, bool create)
 {
 	struct stash_store *st = calloc(1, sizeof(*st));
 	char sub[4096];
@@ -173,6 +185,9 @@ int stash_store_open(struct stash_store **out, const char *path,
 	ret = stash_config_unlock(&st->cfg, secret, &st->keys);
 	if (ret)
 		goto fail;
+	ret = note_pid(st);
+	if (ret)
+		goto fail;
 	ret = stash_chunker_new(&st->chunker, &st->cfg.chunker, st->keys.gear);
 	if (ret)
 		goto fail;
@@ -182,8 +197,12 @@ int stash_store_open(struct stash_store **out, const char *path,
 	ret = path_join(sub, sizeof(sub), path, "catalog.db");
 	if (ret)
 		goto fail;
-	ret = stash_cat_open(&st->cat, sub, st->keys.catalog,
-			     access(sub, F_OK) != 0);
+	ret = stash_cat_open(&st->cat, sub, st->keys.catalog, create);
+	if (ret == -ENOENT) {
+		stash_log(STASH_LOG_ERR, "%s is missing: the store is damaged",
+			  sub);
+		ret = -EBADMSG;
+	}
 	if (ret)
 		goto fail;
 	ret = path_join(sub, sizeof(sub), path, "packs");
@@ -215,7 +234,11 @@ int stash_store_open(struct stash_store **out, const char *path,
 	}
 	st->zero_len = (uint32_t)stash_chunker_cut(
 		st->chunker, zeros, st->cfg.chunker.max, true);
+	ret = stash_crypto_hmac(st->keys.chunk_id, zeros, st->zero_len,
+				st->zero_id);
 	free(zeros);
+	if (ret)
+		goto fail;
 
 	ret = -pthread_create(&st->flusher, NULL, flusher_main, st);
 	if (ret)
@@ -228,15 +251,25 @@ fail:
 	return ret;
 }
 
-/* Make everything committed so far durable: packs first, then the WAL. */
+int stash_store_open(struct stash_store **out, const char *path,
+		     const struct stash_secret *secret)
+{
+	return open_store(out, path, secret, false);
+}
+
+/*
+ * Make everything committed so far durable: packs first, then the WAL.
+ * The catalog lock is held throughout so that no commit slips in between
+ * and is made durable before the pack bytes it names.
+ */
 static int sync_all(struct stash_store *st)
 {
-	int ret = stash_packs_sync(st->packs);
+	int ret;
 
-	if (ret)
-		return ret;
 	pthread_mutex_lock(&st->cat_lock);
-	ret = stash_cat_checkpoint(st->cat);
+	ret = stash_packs_sync(st->packs);
+	if (!ret)
+		ret = stash_cat_checkpoint(st->cat);
 	pthread_mutex_unlock(&st->cat_lock);
 	return ret;
 }

@@ -46,8 +46,18 @@ _stash_cleanup() {
 		echo "--- daemon log (last 40 lines) ---" >&2
 		tail -n 40 "$STASHFS_LOG" >&2
 	fi
+	local hook
+	for hook in "${_stash_hooks[@]}"; do
+		eval "$hook" || true
+	done
 	rm -rf "$T"
 	exit $rc
+}
+# Commands to run at exit after the mount is gone (e.g. unmount a tmpfs
+# the test put under the store).
+_stash_hooks=()
+on_cleanup() {
+	_stash_hooks+=("$1")
 }
 trap _stash_cleanup EXIT
 trap 'exit 130' INT TERM

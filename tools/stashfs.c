@@ -85,7 +85,7 @@ static void report(const char *what, const char *path, int err)
 		why = "the folder is not empty";
 		break;
 	case -EBADMSG:
-		why = "the catalog is damaged or does not match the key";
+		why = "the store is damaged (see the message above)";
 		break;
 	case -EINVAL:
 		why = "invalid store configuration (see the message above)";
@@ -149,7 +149,8 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-/* Read a small secret file whole; strips one trailing newline. */
+/* Read a small secret file whole (a passphrase file: one trailing newline
+ * is dropped; key files are taken as written, see get_secret). */
 static int read_secret_file(const char *path, char *buf, size_t size,
 			    size_t *len)
 {
@@ -265,10 +266,15 @@ static int get_secret(const struct stash_config *cfg,
 		key = path;
 	}
 	ret = read_secret_file(key, buf, size, len);
-	if (ret)
+	if (ret) {
 		fprintf(stderr, "stashfs: cannot read key file %s: %s\n", key,
 			strerror(-ret));
-	return ret == -ENOENT ? -EACCES : ret;
+		return ret == -ENOENT ? -EACCES : ret;
+	}
+	/* A raw 32-byte key may end in a newline byte: keep it. */
+	if (*len == STASH_KEY_LEN - 1 && buf[*len] == '\n')
+		(*len)++;
+	return 0;
 }
 
 /* ---- init ---- */
@@ -1008,6 +1014,8 @@ int main(int argc, char **argv)
 		printf("usage: %s\n", main_usage);
 		return 0;
 	}
+	/* Nothing stashfs creates on disk is for anyone else. */
+	umask(077);
 	if (getenv("STASHFS_DEBUG"))
 		stash_log_set_level(STASH_LOG_DEBUG);
 	for (size_t i = 0; i < STASH_ARRAY_SIZE(cmds); i++)
