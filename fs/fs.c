@@ -205,8 +205,8 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 static void fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	char buf[4097];
-	ssize_t n = stash_store_readlink(store_of(req), ino, buf,
-					 sizeof(buf) - 1);
+	ssize_t n =
+		stash_store_readlink(store_of(req), ino, buf, sizeof(buf) - 1);
 
 	if (n < 0) {
 		reply_err(req, (int)n);
@@ -236,8 +236,8 @@ static void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct stash_attr a;
-	int ret = stash_store_mkdir(store_of(req), parent, name, mode,
-				    ctx->uid, ctx->gid, &a);
+	int ret = stash_store_mkdir(store_of(req), parent, name, mode, ctx->uid,
+				    ctx->gid, &a);
 
 	reply_entry(req, ret, &a);
 }
@@ -264,14 +264,14 @@ static void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 
 static void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req,
-		       user_err(stash_store_unlink(store_of(req), parent, name)));
+	fuse_reply_err(
+		req, user_err(stash_store_unlink(store_of(req), parent, name)));
 }
 
 static void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req,
-		       user_err(stash_store_rmdir(store_of(req), parent, name)));
+	fuse_reply_err(
+		req, user_err(stash_store_rmdir(store_of(req), parent, name)));
 }
 
 static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -288,9 +288,9 @@ static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		sflags |= STASH_RENAME_NOREPLACE;
 	if (flags & RENAME_EXCHANGE)
 		sflags |= STASH_RENAME_EXCHANGE;
-	fuse_reply_err(req, user_err(stash_store_rename(store_of(req), parent,
-							name, newparent,
-							newname, sflags)));
+	fuse_reply_err(
+		req, user_err(stash_store_rename(store_of(req), parent, name,
+						 newparent, newname, sflags)));
 }
 
 static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
@@ -391,8 +391,8 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	(void)ino;
-	fuse_reply_err(req, user_err(stash_file_release(store_of(req),
-							file_of(fi))));
+	fuse_reply_err(
+		req, user_err(stash_file_release(store_of(req), file_of(fi))));
 }
 
 static void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -446,13 +446,13 @@ static int add_entry(struct dirbuf *d, const char *name,
 		struct fuse_entry_param e;
 
 		to_entry(a, &e);
-		n = fuse_add_direntry_plus(d->req, d->buf + d->used, room,
-					   name, &e, (off_t)next);
+		n = fuse_add_direntry_plus(d->req, d->buf + d->used, room, name,
+					   &e, (off_t)next);
 	} else {
 		struct stat st = { .st_ino = a->ino, .st_mode = a->mode };
 
-		n = fuse_add_direntry(d->req, d->buf + d->used, room, name,
-				      &st, (off_t)next);
+		n = fuse_add_direntry(d->req, d->buf + d->used, room, name, &st,
+				      (off_t)next);
 	}
 	if (n > room)
 		return 1; /* full: stop; the kernel asks again from next */
@@ -525,9 +525,9 @@ static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			   const char *value, size_t size, int flags)
 {
-	fuse_reply_err(req, user_err(stash_store_setxattr(
-				    store_of(req), ino, name, value, size,
-				    flags)));
+	fuse_reply_err(req,
+		       user_err(stash_store_setxattr(store_of(req), ino, name,
+						     value, size, flags)));
 }
 
 /* The root answers this unlisted xattr with the store's figures, so that
@@ -598,11 +598,10 @@ static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(buf);
 }
 
-static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino,
-			      const char *name)
+static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, user_err(stash_store_removexattr(store_of(req),
-							     ino, name)));
+	fuse_reply_err(req, user_err(stash_store_removexattr(store_of(req), ino,
+							     name)));
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {

@@ -17,10 +17,10 @@
 struct stash_cache;
 
 struct stash_cache_stats {
-	uint64_t hits;     /* reads answered from the cache */
-	uint64_t misses;   /* reads that found nothing */
-	uint64_t bytes;    /* bytes of chunk data held now */
-	uint64_t entries;  /* chunks held now */
+	uint64_t hits;	    /* reads answered from the cache */
+	uint64_t misses;    /* reads that found nothing */
+	uint64_t bytes;	    /* bytes of chunk data held now */
+	uint64_t entries;   /* chunks held now */
 	uint64_t max_bytes; /* the bound */
 };
 

@@ -137,7 +137,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 		" WHERE e.ino = ?1 AND e.off >= ?2 AND e.chunk = chunks.id)"
 		" WHERE id IN (SELECT chunk FROM extents"
 		" WHERE ino = ?1 AND off >= ?2)",
-	[ST_DELETE_EXTENTS] = "DELETE FROM extents WHERE ino = ?1 AND off >= ?2",
+	[ST_DELETE_EXTENTS] =
+		"DELETE FROM extents WHERE ino = ?1 AND off >= ?2",
 	[ST_UPSERT_CHUNK] = "INSERT INTO chunks(hash, pack, off, len, raw_len,"
 			    " refs) VALUES(?1, ?2, ?3, ?4, ?5, 1)"
 			    " ON CONFLICT(hash) DO UPDATE SET refs = refs + 1"
@@ -149,8 +150,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 };
 
 struct stash_cat {
-	sqlite3 *db;                    /* the encrypted catalog */
-	sqlite3_stmt *stmts[ST_COUNT];  /* prepared on first use */
+	sqlite3 *db;		       /* the encrypted catalog */
+	sqlite3_stmt *stmts[ST_COUNT]; /* prepared on first use */
 };
 
 static sqlite3_stmt *stmt(struct stash_cat *cat, enum stmt_id id)
@@ -266,8 +267,11 @@ static int migrate(struct stash_cat *cat, int create)
 			/* The root directory. */
 			int64_t now = stash_wall_ns();
 			struct stash_attr root = {
-				.mode = S_IFDIR | 0755, .nlink = 2,
-				.atime = now, .mtime = now, .ctime = now,
+				.mode = S_IFDIR | 0755,
+				.nlink = 2,
+				.atime = now,
+				.mtime = now,
+				.ctime = now,
 			};
 
 			ret = stash_cat_create_inode(cat, &root, NULL);
@@ -492,8 +496,7 @@ ssize_t stash_cat_readlink(struct stash_cat *cat, uint64_t ino, char *buf,
 		return -EIO;
 	sqlite3_bind_int64(s, 1, (int64_t)ino);
 	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW &&
-	    sqlite3_column_type(s, 0) == SQLITE_BLOB) {
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_BLOB) {
 		size_t len = (size_t)sqlite3_column_bytes(s, 0);
 
 		memcpy(buf, sqlite3_column_blob(s, 0), STASH_MIN(len, size));
@@ -719,8 +722,7 @@ ssize_t stash_cat_listxattr(struct stash_cat *cat, uint64_t ino, char *buf,
 	return ret;
 }
 
-int stash_cat_removexattr(struct stash_cat *cat, uint64_t ino,
-			  const char *name)
+int stash_cat_removexattr(struct stash_cat *cat, uint64_t ino, const char *name)
 {
 	sqlite3_stmt *s = stmt(cat, ST_REMOVEXATTR);
 	int ret;
@@ -939,8 +941,7 @@ int stash_cat_check(struct stash_cat *cat)
 	sqlite3_stmt *s;
 	int ret = -EBADMSG;
 
-	if (sqlite3_prepare_v2(cat->db, "PRAGMA integrity_check", -1, &s,
-			       NULL))
+	if (sqlite3_prepare_v2(cat->db, "PRAGMA integrity_check", -1, &s, NULL))
 		return sql_err(cat, sqlite3_errcode(cat->db), "check");
 	if (sqlite3_step(s) == SQLITE_ROW &&
 	    !strcmp((const char *)sqlite3_column_text(s, 0), "ok"))
@@ -951,9 +952,8 @@ int stash_cat_check(struct stash_cat *cat)
 
 int stash_cat_checkpoint(struct stash_cat *cat)
 {
-	int rc = sqlite3_wal_checkpoint_v2(cat->db, NULL,
-					   SQLITE_CHECKPOINT_TRUNCATE, NULL,
-					   NULL);
+	int rc = sqlite3_wal_checkpoint_v2(
+		cat->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 
 	return rc == SQLITE_OK ? 0 : sql_err(cat, rc, "checkpoint");
 }

@@ -25,33 +25,33 @@
 struct stash_cat;
 
 struct stash_attr {
-	uint64_t ino;   /* inode number */
-	uint32_t mode;  /* type and permission bits */
+	uint64_t ino;	/* inode number */
+	uint32_t mode;	/* type and permission bits */
 	uint32_t nlink; /* hard links (directories: 2 + subdirectories) */
 	uint32_t uid, gid;
-	uint64_t size;  /* bytes (symlinks: target length) */
-	uint64_t rdev;  /* device number for device nodes */
+	uint64_t size;		     /* bytes (symlinks: target length) */
+	uint64_t rdev;		     /* device number for device nodes */
 	int64_t atime, mtime, ctime; /* ns since the epoch */
 };
 
 /* One piece of a file map: a whole chunk at a logical offset. */
 struct stash_extent {
-	uint64_t off;                /* logical offset in the file, bytes */
-	uint32_t len;                /* plaintext length of the chunk */
-	uint8_t id[STASH_ID_LEN];    /* chunk id */
-	struct stash_chunk_loc loc;  /* where the sealed chunk lives */
+	uint64_t off;		    /* logical offset in the file, bytes */
+	uint32_t len;		    /* plaintext length of the chunk */
+	uint8_t id[STASH_ID_LEN];   /* chunk id */
+	struct stash_chunk_loc loc; /* where the sealed chunk lives */
 };
 
 struct stash_cat_stats {
-	uint64_t inodes;       /* inodes of every kind */
-	uint64_t files;        /* regular files */
-	uint64_t logical_bytes; /* sum of regular file sizes */
-	uint64_t chunks;       /* chunks referenced at least once */
-	uint64_t chunk_raw_bytes; /* plaintext bytes of those chunks */
+	uint64_t inodes;	     /* inodes of every kind */
+	uint64_t files;		     /* regular files */
+	uint64_t logical_bytes;	     /* sum of regular file sizes */
+	uint64_t chunks;	     /* chunks referenced at least once */
+	uint64_t chunk_raw_bytes;    /* plaintext bytes of those chunks */
 	uint64_t chunk_stored_bytes; /* sealed bytes of those chunks */
-	uint64_t dead_chunks;  /* chunks no longer referenced (await gc) */
-	uint64_t dead_bytes;   /* their sealed bytes */
-	uint64_t packs;        /* pack files holding chunks */
+	uint64_t dead_chunks; /* chunks no longer referenced (await gc) */
+	uint64_t dead_bytes;  /* their sealed bytes */
+	uint64_t packs;	      /* pack files holding chunks */
 };
 
 /*

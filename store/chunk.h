@@ -35,9 +35,8 @@ static inline size_t stash_chunk_sealed_max(size_t raw_len)
  * and return the sealed length, or a negative errno.
  */
 ssize_t stash_chunk_encode(const uint8_t key[STASH_KEY_LEN], uint32_t key_id,
-			   const uint8_t id[STASH_ID_LEN], int codec,
-			   int level, const void *plain, size_t len,
-			   uint8_t *out);
+			   const uint8_t id[STASH_ID_LEN], int codec, int level,
+			   const void *plain, size_t len, uint8_t *out);
 
 /*
  * Authenticate, decrypt and decompress a sealed chunk into exactly raw_len

@@ -27,8 +27,8 @@ enum stash_codec {
  * result would not be smaller than len (store raw), -EINVAL for an unknown
  * codec or level, -ENOMEM.
  */
-ssize_t stash_codec_compress(int codec, int level, const void *src,
-			     size_t len, void *dst, size_t cap);
+ssize_t stash_codec_compress(int codec, int level, const void *src, size_t len,
+			     void *dst, size_t cap);
 
 /*
  * Decompress len bytes of src into exactly raw_len bytes of dst. RAW copies.

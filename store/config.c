@@ -92,8 +92,7 @@ static int get_uint(const cJSON *obj, const char *name, uint64_t lo,
 	return 0;
 }
 
-static int get_hex(const cJSON *obj, const char *name, uint8_t *out,
-		   size_t len)
+static int get_hex(const cJSON *obj, const char *name, uint8_t *out, size_t len)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
 
@@ -116,7 +115,8 @@ static int parse_config(const cJSON *root, struct stash_config *cfg)
 	stash_config_defaults(cfg);
 	format = cJSON_GetObjectItemCaseSensitive(root, "format");
 	if (!cJSON_IsString(format) || strcmp(format->valuestring, "stashfs")) {
-		stash_log(STASH_LOG_ERR, "%s: not a stashfs store", CONFIG_NAME);
+		stash_log(STASH_LOG_ERR, "%s: not a stashfs store",
+			  CONFIG_NAME);
 		return -EINVAL;
 	}
 	if ((ret = get_uint(root, "version", 1, 1000, &v)) < 0)
@@ -186,8 +186,8 @@ static int parse_config(const cJSON *root, struct stash_config *cfg)
 		if ((ret = get_uint(kdf, "p", 1, 64, &v)) < 0)
 			return ret;
 		cfg->scrypt_p = (uint32_t)v;
-		if ((ret = get_hex(kdf, "salt", cfg->salt,
-				   sizeof(cfg->salt))) < 0)
+		if ((ret = get_hex(kdf, "salt", cfg->salt, sizeof(cfg->salt))) <
+		    0)
 			return ret;
 	} else {
 		stash_log(STASH_LOG_ERR, "%s: unknown kdf", CONFIG_NAME);
@@ -203,8 +203,8 @@ int stash_config_load(const char *store, struct stash_config *cfg)
 	cJSON *root;
 	int ret;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", store,
-			     CONFIG_NAME) >= sizeof(path))
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", store, CONFIG_NAME) >=
+	    sizeof(path))
 		return -ENAMETOOLONG;
 	ret = read_small_file(path, &text);
 	if (ret < 0)
@@ -282,8 +282,8 @@ int stash_config_save(const char *store, const struct stash_config *cfg)
 	if (!text)
 		return -ENOMEM;
 	len = strlen(text);
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", store,
-			     CONFIG_NAME) >= sizeof(path) ||
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", store, CONFIG_NAME) >=
+		    sizeof(path) ||
 	    (size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", store,
 			     CONFIG_NAME) >= sizeof(tmp)) {
 		free(text);
@@ -433,7 +433,8 @@ static int unwrap_master(const struct stash_config *cfg,
 	int ret = derive_kek(cfg, cfg->kdf, secret, kek);
 
 	if (!ret)
-		ret = stash_crypto_unwrap(kek, WRAP_LABEL, cfg->wrapped, master);
+		ret = stash_crypto_unwrap(kek, WRAP_LABEL, cfg->wrapped,
+					  master);
 	stash_crypto_wipe(kek, sizeof(kek));
 	/* A malformed key file is as wrong as a wrong one. */
 	if (ret == -EBADMSG || ret == -EINVAL)

@@ -26,17 +26,17 @@ enum stash_kdf {
 };
 
 struct stash_config {
-	int version;                        /* store format version */
+	int version;				   /* store format version */
 	char store_id[2 * STASH_STORE_ID_LEN + 1]; /* hex, names the key file */
-	struct stash_chunker_params chunker; /* fixed at init */
-	int codec;                          /* enum stash_codec for new chunks */
-	int level;                          /* codec level, 0 = default */
-	uint64_t pack_size;                 /* target pack file size, bytes */
-	enum stash_kdf kdf;                 /* where the KEK comes from */
-	uint64_t scrypt_n;                  /* scrypt cost (power of two) */
-	uint32_t scrypt_r, scrypt_p;        /* scrypt block size, parallelism */
-	uint8_t salt[16];                   /* scrypt salt */
-	uint32_t key_id;                    /* id of the master key in use */
+	struct stash_chunker_params chunker;	   /* fixed at init */
+	int codec;		     /* enum stash_codec for new chunks */
+	int level;		     /* codec level, 0 = default */
+	uint64_t pack_size;	     /* target pack file size, bytes */
+	enum stash_kdf kdf;	     /* where the KEK comes from */
+	uint64_t scrypt_n;	     /* scrypt cost (power of two) */
+	uint32_t scrypt_r, scrypt_p; /* scrypt block size, parallelism */
+	uint8_t salt[16];	     /* scrypt salt */
+	uint32_t key_id;	     /* id of the master key in use */
 	uint8_t wrapped[STASH_WRAPPED_KEY_LEN]; /* master key under the KEK */
 	uint8_t mac[32]; /* HMAC of the fields above the KDF's, see config.c */
 };
@@ -49,13 +49,13 @@ struct stash_secret {
 
 /* Keys derived from the master key with HKDF, one per purpose. */
 struct stash_keys {
-	uint32_t key_id;                  /* which master key */
-	uint8_t chunk_id[STASH_KEY_LEN];  /* HMAC key for chunk ids */
+	uint32_t key_id;		   /* which master key */
+	uint8_t chunk_id[STASH_KEY_LEN];   /* HMAC key for chunk ids */
 	uint8_t chunk_data[STASH_KEY_LEN]; /* AES key for chunk data */
-	uint8_t catalog[STASH_KEY_LEN];   /* AES key for catalog pages */
-	uint8_t gear[STASH_KEY_LEN];      /* chunker gear table seed */
-	uint8_t trailer[STASH_KEY_LEN];   /* AES key for pack trailers */
-	uint8_t config[STASH_KEY_LEN];    /* HMAC key for stashfs.json */
+	uint8_t catalog[STASH_KEY_LEN];	   /* AES key for catalog pages */
+	uint8_t gear[STASH_KEY_LEN];	   /* chunker gear table seed */
+	uint8_t trailer[STASH_KEY_LEN];	   /* AES key for pack trailers */
+	uint8_t config[STASH_KEY_LEN];	   /* HMAC key for stashfs.json */
 };
 
 /* Defaults for a new store (key file KDF, zstd, 16/64/256 KiB chunks). */
@@ -72,9 +72,9 @@ int stash_config_load(const char *store, struct stash_config *cfg);
 int stash_config_save(const char *store, const struct stash_config *cfg);
 
 /*
- * Create a new master key (and a store id, unless cfg has one), wrap it under the KEK from secret (kdf and
- * scrypt parameters as set in cfg; a fresh salt is drawn) into cfg, and
- * derive keys. 0 or a negative errno.
+ * Create a new master key (and a store id, unless cfg has one), wrap it under
+ * the KEK from secret (kdf and scrypt parameters as set in cfg; a fresh salt is
+ * drawn) into cfg, and derive keys. 0 or a negative errno.
  */
 int stash_config_new_master(struct stash_config *cfg,
 			    const struct stash_secret *secret,

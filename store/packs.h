@@ -36,9 +36,9 @@ struct stash_chunk_loc {
 /* One chunk as listed in a pack trailer. */
 struct stash_pack_entry {
 	uint8_t id[STASH_ID_LEN]; /* chunk id */
-	uint64_t off;             /* offset of the sealed chunk */
-	uint32_t len;             /* sealed length */
-	uint32_t raw_len;         /* plaintext length */
+	uint64_t off;		  /* offset of the sealed chunk */
+	uint32_t len;		  /* sealed length */
+	uint32_t raw_len;	  /* plaintext length */
 };
 
 /*
@@ -76,11 +76,9 @@ uint64_t stash_packs_bytes_written(struct stash_packs *p);
  * order. -ENOENT (no such pack), -EBADMSG (no trailer, or one that does not
  * authenticate), or the first non-zero value fn returns.
  */
-int stash_packs_read_trailer(const char *dir, const uint8_t key[STASH_KEY_LEN],
-			     uint64_t pack,
-			     int (*fn)(void *arg,
-				       const struct stash_pack_entry *e),
-			     void *arg);
+int stash_packs_read_trailer(
+	const char *dir, const uint8_t key[STASH_KEY_LEN], uint64_t pack,
+	int (*fn)(void *arg, const struct stash_pack_entry *e), void *arg);
 
 /* Delete pack id from disk (for gc). 0 or a negative errno. */
 int stash_packs_remove(struct stash_packs *p, uint64_t pack);

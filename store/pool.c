@@ -9,12 +9,12 @@
 #include <unistd.h>
 
 struct stash_pool {
-	pthread_mutex_t lock;     /* guards everything below */
-	pthread_cond_t not_empty; /* signalled when a job is queued */
-	pthread_cond_t not_full;  /* signalled when a job is taken */
+	pthread_mutex_t lock;	       /* guards everything below */
+	pthread_cond_t not_empty;      /* signalled when a job is queued */
+	pthread_cond_t not_full;       /* signalled when a job is taken */
 	struct stash_job *head, *tail; /* the queue */
 	unsigned queued, max_queued;
-	int stopping;             /* set by free: drain, then exit */
+	int stopping; /* set by free: drain, then exit */
 	unsigned nthreads;
 	pthread_t threads[];
 };

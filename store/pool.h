@@ -13,7 +13,7 @@ struct stash_pool;
 
 struct stash_job {
 	void (*run)(struct stash_job *job); /* called once, on a worker */
-	struct stash_job *next;             /* queue link, owned by the pool */
+	struct stash_job *next;		    /* queue link, owned by the pool */
 };
 
 /* nthreads 0 = one per online CPU. */

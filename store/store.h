@@ -67,12 +67,12 @@ int stash_store_getattr(struct stash_store *st, uint64_t ino,
 int stash_store_lookup(struct stash_store *st, uint64_t parent,
 		       const char *name, struct stash_attr *out);
 /* Regular files, FIFOs, sockets and device nodes (mode has the type). */
-int stash_store_mknod(struct stash_store *st, uint64_t parent,
-		      const char *name, uint32_t mode, uint64_t rdev,
-		      uint32_t uid, uint32_t gid, struct stash_attr *out);
-int stash_store_mkdir(struct stash_store *st, uint64_t parent,
-		      const char *name, uint32_t mode, uint32_t uid,
-		      uint32_t gid, struct stash_attr *out);
+int stash_store_mknod(struct stash_store *st, uint64_t parent, const char *name,
+		      uint32_t mode, uint64_t rdev, uint32_t uid, uint32_t gid,
+		      struct stash_attr *out);
+int stash_store_mkdir(struct stash_store *st, uint64_t parent, const char *name,
+		      uint32_t mode, uint32_t uid, uint32_t gid,
+		      struct stash_attr *out);
 int stash_store_symlink(struct stash_store *st, uint64_t parent,
 			const char *name, const char *target, uint32_t uid,
 			uint32_t gid, struct stash_attr *out);
@@ -95,9 +95,8 @@ int stash_store_setattr(struct stash_store *st, uint64_t ino,
 			const struct stash_attr *in, unsigned valid,
 			struct stash_attr *out);
 
-int stash_store_setxattr(struct stash_store *st, uint64_t ino,
-			 const char *name, const void *value, size_t len,
-			 int flags);
+int stash_store_setxattr(struct stash_store *st, uint64_t ino, const char *name,
+			 const void *value, size_t len, int flags);
 ssize_t stash_store_getxattr(struct stash_store *st, uint64_t ino,
 			     const char *name, void *buf, size_t size);
 ssize_t stash_store_listxattr(struct stash_store *st, uint64_t ino, char *buf,
@@ -110,12 +109,12 @@ int stash_store_statfs(struct stash_store *st, struct statvfs *out);
 
 struct stash_store_stats {
 	struct stash_cat_stats cat; /* what the catalog holds */
-	uint64_t store_bytes;      /* bytes of the store folder on disk */
+	uint64_t store_bytes;	    /* bytes of the store folder on disk */
 	uint64_t cache_hits, cache_misses;
-	uint64_t bytes_written;    /* logical bytes written since open */
-	uint64_t bytes_read;       /* logical bytes read since open */
-	uint64_t chunks_written;   /* new chunks sealed since open */
-	uint64_t chunks_deduped;   /* chunks found already stored */
+	uint64_t bytes_written;	 /* logical bytes written since open */
+	uint64_t bytes_read;	 /* logical bytes read since open */
+	uint64_t chunks_written; /* new chunks sealed since open */
+	uint64_t chunks_deduped; /* chunks found already stored */
 };
 int stash_store_stats(struct stash_store *st, struct stash_store_stats *out);
 
@@ -134,8 +133,8 @@ int stash_store_check(struct stash_store *st);
  */
 int stash_file_open(struct stash_store *st, uint64_t ino,
 		    struct stash_file **out);
-ssize_t stash_file_read(struct stash_store *st, struct stash_file *f,
-			void *buf, size_t size, uint64_t off);
+ssize_t stash_file_read(struct stash_store *st, struct stash_file *f, void *buf,
+			size_t size, uint64_t off);
 ssize_t stash_file_write(struct stash_store *st, struct stash_file *f,
 			 const void *buf, size_t size, uint64_t off);
 int stash_file_flush(struct stash_store *st, struct stash_file *f);

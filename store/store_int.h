@@ -36,10 +36,10 @@ struct pending_chunk {
 };
 
 struct stash_store {
-	char *path;                    /* the store folder */
-	int lock_fd;                   /* flock'ed STORE/lock */
+	char *path;		       /* the store folder */
+	int lock_fd;		       /* flock'ed STORE/lock */
 	struct stash_config cfg;       /* stashfs.json */
-	struct stash_keys keys;        /* wiped on close */
+	struct stash_keys keys;	       /* wiped on close */
 	struct stash_chunker *chunker; /* immutable */
 	struct stash_cache *cache;     /* thread-safe */
 	struct stash_packs *packs;     /* thread-safe */
@@ -48,21 +48,21 @@ struct stash_store {
 	pthread_mutex_t cat_lock; /* guards cat */
 	struct stash_cat *cat;
 
-	pthread_mutex_t files_lock;  /* guards files[] and stash_file.refs */
+	pthread_mutex_t files_lock; /* guards files[] and stash_file.refs */
 	struct stash_file *files[FILE_BUCKETS]; /* open state by inode */
 
 	pthread_mutex_t pending_lock; /* guards pending[] */
 	struct pending_chunk *pending[PENDING_BUCKETS];
 
-	uint32_t zero_len;             /* length of a chunk of zeros */
+	uint32_t zero_len;	       /* length of a chunk of zeros */
 	uint8_t zero_id[STASH_ID_LEN]; /* its id; both fixed at open */
 
-	pthread_t flusher;           /* periodic pack sync + checkpoint */
+	pthread_t flusher;	      /* periodic pack sync + checkpoint */
 	pthread_mutex_t flusher_lock; /* guards flusher_stop, commits */
 	pthread_cond_t flusher_cond;
 	bool flusher_stop;
 	bool flusher_running;
-	uint64_t commits;            /* catalog commits since the last sync */
+	uint64_t commits; /* catalog commits since the last sync */
 
 	atomic_uint_fast64_t bytes_written, bytes_read;
 	atomic_uint_fast64_t chunks_written, chunks_deduped;
@@ -75,8 +75,7 @@ int stash_file_get(struct stash_store *st, uint64_t ino,
 /* Drop a reference; the last one commits and frees. */
 int stash_file_put(struct stash_store *st, struct stash_file *f);
 /* Find the open state of ino without loading; files_lock must be held. */
-struct stash_file *stash_file_find_locked(struct stash_store *st,
-					  uint64_t ino);
+struct stash_file *stash_file_find_locked(struct stash_store *st, uint64_t ino);
 /* Overlay the in-memory size and times of an open file onto attr. */
 void stash_file_overlay(struct stash_store *st, struct stash_attr *attr);
 /* Truncate or extend to size and commit. */

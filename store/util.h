@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define STASH_KEY_LEN 32   /* every symmetric key, in bytes */
-#define STASH_ID_LEN 32    /* chunk id (HMAC-SHA256), in bytes */
+#define STASH_ID_LEN 32	   /* chunk id (HMAC-SHA256), in bytes */
 #define STASH_NONCE_LEN 12 /* AES-GCM nonce, in bytes */
 #define STASH_TAG_LEN 16   /* AES-GCM tag, in bytes */
 #define STASH_NAME_MAX 255 /* longest file name, in bytes */
@@ -81,7 +81,8 @@ void stash_log_set_sink(void (*sink)(enum stash_log_level, const char *msg));
 uint64_t stash_now_ns(void);
 int64_t stash_wall_ns(void);
 
-/* Write all of buf at off; returns 0 or a negative errno (short writes retried). */
+/* Write all of buf at off; returns 0 or a negative errno (short writes
+ * retried). */
 int stash_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 /* Read exactly len bytes at off; -EBADMSG if the file ends first. */
 int stash_pread_all(int fd, void *buf, size_t len, uint64_t off);

@@ -41,9 +41,9 @@ enum {
 
 /* How the user names the secret of a store. */
 struct secret_opts {
-	const char *key_file;        /* --key-file */
+	const char *key_file;	     /* --key-file */
 	const char *passphrase_file; /* --passphrase-file */
-	bool passphrase;             /* --passphrase (init) */
+	bool passphrase;	     /* --passphrase (init) */
 };
 
 static void die_usage(const char *usage)
@@ -56,6 +56,7 @@ static int exit_code(int err)
 {
 	switch (err) {
 	case -EACCES:
+	case -ENOKEY:
 		return EXIT_BADKEY;
 	case -EBUSY:
 		return EXIT_BUSY;
@@ -68,6 +69,8 @@ static void report(const char *what, const char *path, int err)
 {
 	const char *why;
 
+	if (err == -ENOKEY)
+		return; /* get_secret said which key file it could not read */
 	switch (err) {
 	case -EACCES:
 		why = "wrong key or passphrase";
@@ -210,8 +213,8 @@ static int prompt_passphrase(const char *prompt, char *buf, size_t size,
  * Get a passphrase: from a file, STASHFS_PASSPHRASE (env_name), or a
  * prompt (asked twice when confirm).
  */
-static int get_passphrase(const char *file, const char *env_name,
-			  bool confirm, char *buf, size_t size, size_t *len)
+static int get_passphrase(const char *file, const char *env_name, bool confirm,
+			  char *buf, size_t size, size_t *len)
 {
 	const char *env = getenv(env_name);
 	char again[MAX_SECRET];
@@ -231,8 +234,8 @@ static int get_passphrase(const char *file, const char *env_name,
 		if (!ret && confirm) {
 			ret = prompt_passphrase("Passphrase again: ", again,
 						sizeof(again), &again_len);
-			if (!ret && (again_len != *len ||
-				     memcmp(again, buf, *len))) {
+			if (!ret &&
+			    (again_len != *len || memcmp(again, buf, *len))) {
 				fprintf(stderr, "stashfs: the passphrases do"
 						" not match\n");
 				ret = -EINVAL;
@@ -267,9 +270,11 @@ static int get_secret(const struct stash_config *cfg,
 	}
 	ret = read_secret_file(key, buf, size, len);
 	if (ret) {
-		fprintf(stderr, "stashfs: cannot read key file %s: %s\n", key,
-			strerror(-ret));
-		return ret == -ENOENT ? -EACCES : ret;
+		/* The one line the user sees; report() adds nothing. */
+		fprintf(stderr, "stashfs: cannot read key file %s: %s%s\n", key,
+			strerror(-ret),
+			o->key_file ? "" : " (name one with --key-file)");
+		return -ENOKEY;
 	}
 	/* A raw 32-byte key may end in a newline byte: keep it. */
 	if (*len == STASH_KEY_LEN - 1 && buf[*len] == '\n')
@@ -470,8 +475,7 @@ static const char mount_usage[] =
 
 static void syslog_sink(enum stash_log_level level, const char *msg)
 {
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
-				    LOG_DEBUG };
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 
 	syslog(prio[level], "%s", msg);
 }
@@ -504,10 +508,11 @@ static int serve(struct stash_store *st, const char *store, const char *mnt,
 		 */
 		const char *log = getenv("STASHFS_LOG");
 		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-		int logfd = log ? open(log, O_WRONLY | O_CREAT | O_APPEND |
-						    O_CLOEXEC,
-				       0600)
-				: -1;
+		int logfd =
+			log ? open(log,
+				   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+				   0600)
+			    : -1;
 
 		status = 0;
 		if (write(notify_fd, &status, sizeof(status)) < 0)
@@ -534,17 +539,16 @@ out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
 	fuse_session_destroy(se);
-out_store:
-	{
-		int err = stash_store_close(st);
+out_store : {
+	int err = stash_store_close(st);
 
-		if (err) {
-			stash_log(STASH_LOG_ERR, "closing the store: %s",
-				  strerror(-err));
-			if (!ret)
-				ret = err;
-		}
+	if (err) {
+		stash_log(STASH_LOG_ERR, "closing the store: %s",
+			  strerror(-err));
+		if (!ret)
+			ret = err;
 	}
+}
 	if (notify_fd >= 0) {
 		status = ret ? ret : -EIO;
 		if (write(notify_fd, &status, sizeof(status)) < 0)
@@ -804,10 +808,10 @@ static void human(double bytes, char *out, size_t size)
 
 static void print_stats(const char *json)
 {
-	static const char *const sizes[] = { "logical_bytes", "unique_bytes",
-					      "stored_bytes",
-					      "store_folder_bytes",
-					      "dead_bytes", NULL };
+	static const char *const sizes[] = {
+		"logical_bytes",      "unique_bytes", "stored_bytes",
+		"store_folder_bytes", "dead_bytes",   NULL
+	};
 	cJSON *root = cJSON_Parse(json), *item;
 	char buf[64];
 
@@ -875,8 +879,9 @@ static int cmd_stats(int argc, char **argv)
 	if (access(config, F_OK) == 0) {
 		ret = open_store(path, &so, &st);
 		if (ret == -EBUSY) {
-			fprintf(stderr, "stashfs: %s is mounted: run stats on"
-					" its mount point\n",
+			fprintf(stderr,
+				"stashfs: %s is mounted: run stats on"
+				" its mount point\n",
 				path);
 			return EXIT_BUSY;
 		}
@@ -1002,7 +1007,7 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int argc, char **argv);
 	} cmds[] = {
-		{ "init", cmd_init },     { "mount", cmd_mount },
+		{ "init", cmd_init },	  { "mount", cmd_mount },
 		{ "umount", cmd_umount }, { "stats", cmd_stats },
 		{ "passwd", cmd_passwd },
 	};
