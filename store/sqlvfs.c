@@ -1,27 +1,31 @@
 /*
- * sqlvfs.c - an SQLite VFS shim that seals every page of the catalog and of
- * its WAL with AES-256-GCM, in the manner of SQLite's ext/misc/cksumvfs.c.
+ * sqlvfs.c - an SQLite VFS shim that seals every page of the catalog and
+ * every frame of its WAL with AES-256-GCM, in the manner of SQLite's
+ * ext/misc/cksumvfs.c.
  *
  * Contents:
  *   on-disk layout and associated data
+ *   why WAL frames are sealed whole, and how SQLite's writes map onto that
  *   structures
- *   page sealing helpers
+ *   sealing helpers
  *   io methods (main db and WAL)
  *   vfs methods (all but xOpen forward to the default VFS)
  *   stash_sqlvfs_open / stash_sqlvfs_close / stash_sqlite_errno
  *
  * What it does: one sqlite3_vfs per open database, wrapping the default VFS
  * and holding a copy of the page key. Page size is fixed at 4096 with 28
- * reserve bytes per page (nonce 12 + tag 16). Each page body is sealed on
- * its way to disk and opened on its way back; SQLite never sees ciphertext.
+ * reserve bytes per page (nonce 12 + tag 16). Each database page, and each
+ * WAL frame (frame header and page together), is sealed on its way to disk
+ * and opened on its way back; SQLite never sees ciphertext, and reads back
+ * exactly what it wrote.
  *
  * What it deliberately does not do: open any file but the main database and
  * its WAL (journals, temp files and -shm are refused with SQLITE_CANTOPEN:
  * exclusive locking keeps the WAL index on the heap, temp_store=MEMORY keeps
  * temp files in memory), memory-map anything (io methods version 1: no
- * xFetch, no xShm*), hide WAL frame headers (page numbers, salts and
- * SQLite's checksums stay plaintext), or detect a rollback of the whole
- * file or of a page to an older sealed version of itself.
+ * xFetch, no xShm*), encrypt the 32-byte WAL header (see below), or detect
+ * a rollback of the whole file or of a page or frame to an older sealed
+ * version of itself.
  */
 #include "sqlvfs.h"
 
@@ -42,20 +46,72 @@
  * Main database: page n (1-based) lives at (n - 1) * 4096. Bytes [0, 4068)
  * are ciphertext, [4068, 4080) the nonce, [4080, 4096) the GCM tag.
  *
- * WAL: a 32-byte plaintext header, then frames of a 24-byte plaintext header
- * and a 4096-byte page sealed like a main-db page. Frame i (1-based) starts
- * at 32 + (i - 1) * 4120.
+ * WAL: SQLite's 32-byte header in plaintext, then frames of 4120 bytes;
+ * frame i (1-based) starts at 32 + (i - 1) * 4120. A frame is sealed whole:
+ * SQLite's 24-byte frame header followed by the first 4068 bytes of its page
+ * is one 4092-byte plaintext, whose ciphertext fills frame bytes [0, 4092);
+ * the nonce and tag follow at [4092, 4120), where the page's reserve bytes
+ * would be. No byte of a frame is plaintext.
  *
  * Associated data, 14 bytes:
- *   [0]       format version (1)
+ *   [0]       layout version: 1 database page, 2 WAL frame (header sealed)
  *   [1]       file role: 1 main database, 2 WAL
  *   [2, 10)   main: page number; WAL: frame index; little-endian u64
- *   [10, 14)  WAL: the frame header's page number as on disk; main: zero
- * Binding the frame header's page number stops an attacker from editing a
- * (plaintext, unkeyed-checksum) frame header so that a checkpoint copies a
- * page to another place. The frame header's salts are not bound: SQLite
- * writes frames with zero salts and checksums while a transaction rewrites
- * a frame in place, and fills them in at commit.
+ *   [10, 14)  zero
+ *
+ * Why WAL frames are sealed whole
+ *
+ * A frame header holds the page number, the commit field (the database size
+ * in pages after a commit, zero on other frames), the WAL's two salts, and
+ * SQLite's checksum: a keyless Fletcher-style sum, chained from frame to
+ * frame, over each header's first 8 bytes and each page's *plaintext*. In the
+ * clear those 64 bits per frame would confirm a guessed page; and as the sum
+ * is linear, anyone could set or move a commit field and re-chain the sums,
+ * committing half a transaction. Sealed with the page, under the page's own
+ * fresh random nonce, the header is hidden and any change to it fails the
+ * tag. This costs no space (24 + 4068 + 28 = 4120, the size of a plain
+ * frame), no second key, and no keystream of its own: GCM's, from a nonce
+ * that is never reused, covers header and page alike.
+ *
+ * The price is that header and page must always be written together, while
+ * SQLite (wal.c, 3.40) writes them apart:
+ *  - walWriteOneFrame appends a frame as two writes, the header, then the
+ *    page at +24. The header is held here (hdr, hdr_held) until its page
+ *    comes, then the whole frame is sealed and written in one pwrite.
+ *  - A transaction that writes a page it has already spilled to the WAL
+ *    rewrites that frame's page in place, alone. The frame is read back and
+ *    opened for its header, and resealed with the new page.
+ *  - At the commit of such a transaction, walRewriteChecksums reads each of
+ *    its frames (header and page in one call) and rewrites the headers
+ *    alone, the commit frame's included. Each such frame is read back and
+ *    opened, and resealed at once with the new header and its page: with
+ *    synchronous=NORMAL no later write would carry a held header to disk,
+ *    and a commit must be in the file when COMMIT returns.
+ * A header write is told apart by what lies on disk: if a frame that opens
+ * (under its own index) is there, the header is applied to it at once; if
+ * not (past the end, torn, garbage), it is held for its page. A header
+ * appended over a stale frame that still opens (an older WAL generation
+ * after a restart, or frames of a rolled back transaction) is thus resealed
+ * first with the stale page, then again with its own: until then SQLite's
+ * checksum in it does not match the page, so a crash in between ends the
+ * log there, as a torn frame would. A header held while SQLite calls for
+ * anything but its page (wal.c never does; it would be a rewrite of a frame
+ * that does not open) fails that call instead of being lost. Every seal
+ * takes a fresh nonce.
+ *
+ * Reads: every read of a frame opens the whole frame. A read of a whole
+ * frame that does not open is WAL recovery scanning for the end of the log
+ * (a torn last frame is expected after a crash): it gets zeros, which SQLite
+ * rejects (page number 0, wrong salts) and takes as the end of the log. Any
+ * other read of a frame that does not open is an error (SQLITE_IOERR_DATA).
+ *
+ * The 32-byte WAL header stays plaintext. It holds no function of any page
+ * (magic, version, page size, checkpoint sequence, salts, and a checksum of
+ * these), and there is no room for a nonce. It needs no seal of its own
+ * either: SQLite accepts a frame only if the frame's salts equal the
+ * header's and its checksum chains from the header's checksum, and both are
+ * sealed in the frame. An edited or swapped header makes frame 1 invalid,
+ * which only truncates the log, as cutting the file would.
  */
 #define PAGE_SIZE STASH_SQLVFS_PAGE_SIZE
 #define RESERVE STASH_SQLVFS_RESERVE
@@ -63,8 +119,10 @@
 #define WAL_HDR_LEN 32		       /* WAL file header */
 #define FRAME_HDR_LEN 24	       /* WAL frame header */
 #define FRAME_LEN (FRAME_HDR_LEN + PAGE_SIZE)
+#define FRAME_BODY_LEN (FRAME_LEN - RESERVE) /* sealed bytes of a frame */
 #define AAD_LEN 14
-#define AAD_VERSION 1
+#define AAD_VERSION_MAIN 1 /* a database page */
+#define AAD_VERSION_WAL 2  /* a WAL frame, its header sealed with its page */
 
 enum sqlvfs_role {
 	ROLE_MAIN = 1, /* the database file */
@@ -100,10 +158,12 @@ struct sqlvfs_file {
 	sqlite3_file *real;    /* the wrapped file, right after this struct */
 	struct sqlvfs *vfs;    /* owner of the key */
 	enum sqlvfs_role role; /* main database or WAL */
-	uint64_t hdr_frame;    /* WAL: frame index of hdr, 0 = none cached */
-	uint8_t hdr[FRAME_HDR_LEN]; /* WAL: last frame header written */
+	uint64_t hdr_frame;    /* WAL: frame whose header hdr is, 0 = none */
+	bool hdr_held; /* WAL: hdr waits for its page; else it is on disk */
+	uint8_t hdr[FRAME_HDR_LEN]; /* WAL: last frame header SQLite wrote */
 	uint8_t raw[FRAME_LEN];	    /* ciphertext scratch (a page or frame) */
-	uint8_t plain[PAGE_SIZE];   /* plaintext scratch, reserve zeroed */
+	uint8_t plain[FRAME_LEN];   /* plaintext scratch, reserve zeroed: a
+				       page, or a frame header and page */
 };
 
 static const sqlite3_io_methods sqlvfs_io;
@@ -114,51 +174,56 @@ static struct sqlvfs_file *to_file(sqlite3_file *f)
 }
 
 /*
- * Page sealing helpers
+ * Sealing helpers
+ *
+ * A sealed unit is a database page (BODY_LEN bytes of ciphertext) or a WAL
+ * frame (FRAME_BODY_LEN bytes), followed by its nonce and tag.
  */
 
-static void make_aad(uint8_t aad[AAD_LEN], enum sqlvfs_role role,
-		     uint64_t index, const uint8_t *frame_hdr)
+static size_t sealed_len(const struct sqlvfs_file *p)
 {
-	memset(aad, 0, AAD_LEN);
-	aad[0] = AAD_VERSION;
-	aad[1] = (uint8_t)role;
-	stash_le64enc(aad + 2, index);
-	/* The WAL frame header's page number, big-endian as on disk. */
-	if (frame_hdr)
-		memcpy(aad + 10, frame_hdr, 4);
+	return p->role == ROLE_WAL ? FRAME_BODY_LEN : BODY_LEN;
 }
 
-/* Seal the plaintext page pt into out (PAGE_SIZE bytes). pt is not touched:
- * SQLite has already checksummed it for the WAL. */
-static int seal_page(const struct sqlvfs_file *p, const uint8_t *pt,
-		     uint64_t index, const uint8_t *frame_hdr, uint8_t *out)
+static void make_aad(uint8_t aad[AAD_LEN], enum sqlvfs_role role,
+		     uint64_t index)
 {
+	memset(aad, 0, AAD_LEN);
+	aad[0] = role == ROLE_WAL ? AAD_VERSION_WAL : AAD_VERSION_MAIN;
+	aad[1] = (uint8_t)role;
+	stash_le64enc(aad + 2, index);
+}
+
+/* Seal sealed_len(p) bytes of pt into out (that many + RESERVE bytes). pt is
+ * not touched: SQLite has already checksummed its page for the WAL. */
+static int seal(const struct sqlvfs_file *p, const uint8_t *pt, uint64_t index,
+		uint8_t *out)
+{
+	size_t len = sealed_len(p);
 	uint8_t aad[AAD_LEN];
-	uint8_t *nonce = out + BODY_LEN;
+	uint8_t *nonce = out + len;
 	uint8_t *tag = nonce + STASH_NONCE_LEN;
 
-	make_aad(aad, p->role, index, frame_hdr);
+	make_aad(aad, p->role, index);
 	/* Random nonces: no counter state to keep crash-consistent. */
 	if (stash_crypto_random(nonce, STASH_NONCE_LEN))
 		return -EIO;
-	return stash_crypto_seal(p->vfs->key, nonce, aad, sizeof(aad), pt,
-				 BODY_LEN, out, tag);
+	return stash_crypto_seal(p->vfs->key, nonce, aad, sizeof(aad), pt, len,
+				 out, tag);
 }
 
-/* Open the sealed page ct into p->plain and zero the reserve bytes there:
+/* Open the sealed unit ct into p->plain and zero the reserve bytes there:
  * SQLite must see what it wrote, and it never writes the reserve. */
-static int open_page(struct sqlvfs_file *p, const uint8_t *ct, uint64_t index,
-		     const uint8_t *frame_hdr)
+static int unseal(struct sqlvfs_file *p, const uint8_t *ct, uint64_t index)
 {
+	size_t len = sealed_len(p);
 	uint8_t aad[AAD_LEN];
 	int ret;
 
-	make_aad(aad, p->role, index, frame_hdr);
-	ret = stash_crypto_open(p->vfs->key, ct + BODY_LEN, aad, sizeof(aad),
-				ct, BODY_LEN, p->plain,
-				ct + BODY_LEN + STASH_NONCE_LEN);
-	memset(p->plain + BODY_LEN, 0, RESERVE);
+	make_aad(aad, p->role, index);
+	ret = stash_crypto_open(p->vfs->key, ct + len, aad, sizeof(aad), ct,
+				len, p->plain, ct + len + STASH_NONCE_LEN);
+	memset(p->plain + len, 0, RESERVE);
 	return ret;
 }
 
@@ -211,7 +276,7 @@ static int main_read(struct sqlvfs_file *p, uint8_t *buf, int amt,
 			short_read = true;
 		} else if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) {
 			return rc;
-		} else if (open_page(p, p->raw, index + 1, NULL)) {
+		} else if (unseal(p, p->raw, index + 1)) {
 			stash_log(STASH_LOG_ERR,
 				  "sqlvfs: database page %llu does not "
 				  "authenticate",
@@ -255,7 +320,7 @@ static int main_write(struct sqlvfs_file *p, const uint8_t *buf, int amt,
 				  RESERVE, PAGE_SIZE);
 			return SQLITE_IOERR_WRITE;
 		}
-		if (seal_page(p, buf, index, NULL, p->raw))
+		if (seal(p, buf, index, p->raw))
 			return SQLITE_IOERR_WRITE;
 		rc = real_write(p, p->raw, PAGE_SIZE, ofst);
 		if (rc != SQLITE_OK)
@@ -267,10 +332,8 @@ static int main_write(struct sqlvfs_file *p, const uint8_t *buf, int amt,
 /*
  * io methods: WAL
  *
- * A range is split at the WAL header and at frame-header/page boundaries.
- * Headers pass through in plaintext. A page is read together with its frame
- * header (one pread) because the header's page number is part of the page's
- * associated data.
+ * The WAL header passes through. Frames are read, opened, sealed and
+ * written whole; see "Why WAL frames are sealed whole" above.
  */
 
 static uint64_t wal_frame_index(sqlite3_int64 ofst)
@@ -283,15 +346,66 @@ static sqlite3_int64 wal_frame_off(uint64_t index)
 	return WAL_HDR_LEN + (sqlite3_int64)(index - 1) * FRAME_LEN;
 }
 
+/*
+ * A header held for its page, and SQLite calls for something else first:
+ * wal.c never does. Fail the call with err rather than lose the header
+ * silently; SQLite then abandons the transaction.
+ */
+static int wal_check_held(struct sqlvfs_file *p, int err)
+{
+	if (!p->hdr_held)
+		return SQLITE_OK;
+	stash_log(STASH_LOG_ERR,
+		  "sqlvfs: WAL frame %llu: header written without its page",
+		  (unsigned long long)p->hdr_frame);
+	p->hdr_held = false;
+	p->hdr_frame = 0;
+	return err;
+}
+
+/*
+ * Read frame index and open it into p->plain. Returns 0; -EBADMSG when the
+ * frame is not wholly on disk (*rc = SQLITE_IOERR_SHORT_READ) or does not
+ * open (*rc = SQLITE_OK); or -EIO, *rc being the I/O error.
+ */
+static int wal_load(struct sqlvfs_file *p, uint64_t index, int *rc)
+{
+	*rc = real_read(p, p->raw, FRAME_LEN, wal_frame_off(index));
+	if (*rc == SQLITE_IOERR_SHORT_READ)
+		return -EBADMSG;
+	if (*rc != SQLITE_OK)
+		return -EIO;
+	return unseal(p, p->raw, index) ? -EBADMSG : 0;
+}
+
+/* Seal p->plain (a frame header and page) as frame index and write it. */
+static int wal_store(struct sqlvfs_file *p, uint64_t index)
+{
+	int rc = SQLITE_IOERR_WRITE;
+
+	if (seal(p, p->plain, index, p->raw) == 0)
+		rc = real_write(p, p->raw, FRAME_LEN, wal_frame_off(index));
+	p->hdr_held = false;
+	if (rc != SQLITE_OK) {
+		p->hdr_frame = 0; /* what the disk holds is unknown */
+		return rc;
+	}
+	memcpy(p->hdr, p->plain, FRAME_HDR_LEN);
+	p->hdr_frame = index;
+	return SQLITE_OK;
+}
+
 static int wal_read(struct sqlvfs_file *p, uint8_t *buf, int amt,
 		    sqlite3_int64 ofst)
 {
 	bool short_read = false;
+	int rc = wal_check_held(p, SQLITE_IOERR_READ);
 
+	if (rc != SQLITE_OK)
+		return rc;
 	while (amt > 0) {
 		uint64_t index;
-		sqlite3_int64 frame_off;
-		int in, n, rc;
+		int in, n;
 
 		if (ofst < WAL_HDR_LEN) {
 			n = STASH_MIN(amt, (int)(WAL_HDR_LEN - ofst));
@@ -299,31 +413,20 @@ static int wal_read(struct sqlvfs_file *p, uint8_t *buf, int amt,
 			goto next;
 		}
 		index = wal_frame_index(ofst);
-		frame_off = wal_frame_off(index);
-		in = (int)(ofst - frame_off);
+		in = (int)(ofst - wal_frame_off(index));
 		n = STASH_MIN(amt, FRAME_LEN - in);
-		if (in + n <= FRAME_HDR_LEN) {
-			rc = real_read(p, buf, n, ofst);
+		if (wal_load(p, index, &rc) == 0) {
+			memcpy(buf, p->plain + in, (size_t)n);
 			goto next;
 		}
-		rc = real_read(p, p->raw, FRAME_LEN, frame_off);
 		if (rc == SQLITE_IOERR_SHORT_READ && beyond_eof(p, ofst)) {
 			memset(buf, 0, (size_t)n);
 			goto next;
 		}
 		if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ)
 			return rc;
-		if (open_page(p, p->raw + FRAME_HDR_LEN, index, p->raw) == 0) {
-			if (in < FRAME_HDR_LEN)
-				memcpy(buf, p->raw + in,
-				       (size_t)(FRAME_HDR_LEN - in));
-			memcpy(buf + STASH_MAX(FRAME_HDR_LEN - in, 0),
-			       p->plain + STASH_MAX(in - FRAME_HDR_LEN, 0),
-			       (size_t)(n - STASH_MAX(FRAME_HDR_LEN - in, 0)));
-			goto next;
-		}
-		if (in >= FRAME_HDR_LEN) {
-			/* A page SQLite knows to be committed: damage. */
+		if (in != 0 || n != FRAME_LEN) {
+			/* A frame SQLite knows to be valid: damage. */
 			stash_log(STASH_LOG_ERR,
 				  "sqlvfs: WAL frame %llu does not "
 				  "authenticate",
@@ -331,7 +434,7 @@ static int wal_read(struct sqlvfs_file *p, uint8_t *buf, int amt,
 			return SQLITE_IOERR_DATA;
 		}
 		/*
-		 * Header and page in one read: WAL recovery scanning for the
+		 * A whole frame in one read: WAL recovery scanning for the
 		 * end of the log, where a torn last frame is expected after a
 		 * crash. An all-zero header (page number 0, wrong salts) is a
 		 * frame SQLite always rejects, so the log ends here, as it
@@ -355,68 +458,85 @@ static int wal_read(struct sqlvfs_file *p, uint8_t *buf, int amt,
 	return short_read ? SQLITE_IOERR_SHORT_READ : SQLITE_OK;
 }
 
-/* The header of frame index, for sealing its page: the one just written
- * (SQLite writes header, then page) or, for a page rewritten in place, the
- * one on disk. */
-static const uint8_t *wal_frame_hdr(struct sqlvfs_file *p, uint64_t index)
+/*
+ * SQLite writes the header of frame index. If a frame that opens is on disk
+ * there, apply the header to it now (walRewriteChecksums, or an append over
+ * a stale frame, whose page comes next); else hold it for its page.
+ */
+static int wal_write_hdr(struct sqlvfs_file *p, uint64_t index,
+			 const uint8_t *hdr)
 {
-	if (p->hdr_frame == index)
-		return p->hdr;
-	if (real_read(p, p->hdr, FRAME_HDR_LEN, wal_frame_off(index)) !=
-	    SQLITE_OK) {
-		p->hdr_frame = 0;
-		return NULL;
+	int rc = wal_check_held(p, SQLITE_IOERR_WRITE);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	if (wal_load(p, index, &rc) == 0) {
+		memcpy(p->plain, hdr, FRAME_HDR_LEN);
+		return wal_store(p, index);
 	}
+	if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ)
+		return rc;
+	memcpy(p->hdr, hdr, FRAME_HDR_LEN);
 	p->hdr_frame = index;
-	return p->hdr;
+	p->hdr_held = true;
+	return SQLITE_OK;
 }
 
+/*
+ * SQLite writes the page of frame index: right after its header (held, or
+ * just applied to a stale frame), or alone, rewriting a frame of the open
+ * transaction in place; then the header is the one on disk.
+ */
+static int wal_write_page(struct sqlvfs_file *p, uint64_t index,
+			  const uint8_t *page)
+{
+	int rc;
+
+	if (p->hdr_frame == index) {
+		memcpy(p->plain, p->hdr, FRAME_HDR_LEN);
+	} else {
+		rc = wal_check_held(p, SQLITE_IOERR_WRITE);
+		if (rc != SQLITE_OK)
+			return rc;
+		if (wal_load(p, index, &rc)) {
+			if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ)
+				return rc;
+			stash_log(STASH_LOG_ERR,
+				  "sqlvfs: WAL frame %llu: page written over "
+				  "a frame that does not authenticate",
+				  (unsigned long long)index);
+			return SQLITE_IOERR_DATA;
+		}
+	}
+	memcpy(p->plain + FRAME_HDR_LEN, page, BODY_LEN);
+	return wal_store(p, index);
+}
+
+/* SQLite writes the WAL header (32 bytes at 0), frame headers (24 bytes at
+ * a frame's start) and pages (4096 bytes after a frame header), each in its
+ * own call. Anything else is refused. */
 static int wal_write(struct sqlvfs_file *p, const uint8_t *buf, int amt,
 		     sqlite3_int64 ofst)
 {
-	while (amt > 0) {
-		uint64_t index;
-		const uint8_t *hdr;
-		int in, n, rc;
+	if (ofst + amt <= WAL_HDR_LEN) {
+		int rc = wal_check_held(p, SQLITE_IOERR_WRITE);
 
-		if (ofst < WAL_HDR_LEN) {
-			n = STASH_MIN(amt, (int)(WAL_HDR_LEN - ofst));
-			rc = real_write(p, buf, n, ofst);
-			goto next;
-		}
-		index = wal_frame_index(ofst);
-		in = (int)(ofst - wal_frame_off(index));
-		if (in < FRAME_HDR_LEN) {
-			n = STASH_MIN(amt, FRAME_HDR_LEN - in);
-			rc = real_write(p, buf, n, ofst);
-			if (in == 0 && n == FRAME_HDR_LEN) {
-				memcpy(p->hdr, buf, FRAME_HDR_LEN);
-				p->hdr_frame = index;
-			} else if (p->hdr_frame == index) {
-				p->hdr_frame = 0;
-			}
-			goto next;
-		}
-		n = PAGE_SIZE;
-		if (in != FRAME_HDR_LEN || amt < PAGE_SIZE) {
-			stash_log(STASH_LOG_ERR,
-				  "sqlvfs: refused a partial WAL page write "
-				  "(%d bytes at %lld)",
-				  amt, (long long)ofst);
-			return SQLITE_IOERR_WRITE;
-		}
-		hdr = wal_frame_hdr(p, index);
-		if (!hdr || seal_page(p, buf, index, hdr, p->raw))
-			return SQLITE_IOERR_WRITE;
-		rc = real_write(p, p->raw, PAGE_SIZE, ofst);
-	next:
-		if (rc != SQLITE_OK)
-			return rc;
-		buf += n;
-		amt -= n;
-		ofst += n;
+		return rc != SQLITE_OK ? rc : real_write(p, buf, amt, ofst);
 	}
-	return SQLITE_OK;
+	if (ofst >= WAL_HDR_LEN) {
+		uint64_t index = wal_frame_index(ofst);
+		int in = (int)(ofst - wal_frame_off(index));
+
+		if (in == 0 && amt == FRAME_HDR_LEN)
+			return wal_write_hdr(p, index, buf);
+		if (in == FRAME_HDR_LEN && amt == PAGE_SIZE)
+			return wal_write_page(p, index, buf);
+	}
+	stash_log(STASH_LOG_ERR,
+		  "sqlvfs: refused a WAL write that is not a header or a "
+		  "page (%d bytes at %lld)",
+		  amt, (long long)ofst);
+	return SQLITE_IOERR_WRITE;
 }
 
 /*
@@ -428,7 +548,9 @@ static int sqlvfs_close(sqlite3_file *f)
 	struct sqlvfs_file *p = to_file(f);
 	int rc = p->real->pMethods->xClose(p->real);
 
+	(void)wal_check_held(p, SQLITE_IOERR_CLOSE);
 	stash_crypto_wipe(p->plain, sizeof(p->plain));
+	stash_crypto_wipe(p->hdr, sizeof(p->hdr));
 	p->base.pMethods = NULL;
 	return rc;
 }
@@ -459,15 +581,21 @@ static int sqlvfs_write(sqlite3_file *f, const void *buf, int amt,
 static int sqlvfs_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
 	struct sqlvfs_file *p = to_file(f);
+	int rc = wal_check_held(p, SQLITE_IOERR_TRUNCATE);
 
 	p->hdr_frame = 0;
+	if (rc != SQLITE_OK)
+		return rc;
 	return p->real->pMethods->xTruncate(p->real, size);
 }
 
 static int sqlvfs_sync(sqlite3_file *f, int flags)
 {
 	struct sqlvfs_file *p = to_file(f);
+	int rc = wal_check_held(p, SQLITE_IOERR_FSYNC);
 
+	if (rc != SQLITE_OK)
+		return rc;
 	return p->real->pMethods->xSync(p->real, flags);
 }
 
@@ -475,7 +603,10 @@ static int sqlvfs_sync(sqlite3_file *f, int flags)
 static int sqlvfs_file_size(sqlite3_file *f, sqlite3_int64 *size)
 {
 	struct sqlvfs_file *p = to_file(f);
+	int rc = wal_check_held(p, SQLITE_IOERR_FSTAT);
 
+	if (rc != SQLITE_OK)
+		return rc;
 	return p->real->pMethods->xFileSize(p->real, size);
 }
 

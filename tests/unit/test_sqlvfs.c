@@ -5,7 +5,13 @@
  * user of the catalog would: rows come back equal after a close and reopen,
  * no plaintext and no extra file ever lands next to the database, a wrong
  * key or a flipped byte is an error (never wrong data) and changes nothing,
- * and a writer killed with SIGKILL before a checkpoint loses no commit.
+ * a writer killed with SIGKILL before a checkpoint loses no commit, and the
+ * WAL shows none of SQLite's frame headers (page numbers, commit fields,
+ * salts, checksums over the plaintext), any change to one of them is
+ * refused, and no forged commit field ever applies half a transaction.
+ *
+ * The WAL checks decode the file as docs/FORMAT.md section 9.4 describes
+ * it, with the catalog key, and recompute SQLite's checksums as wal.c does.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -241,6 +247,151 @@ static void check_integrity(sqlite3 *db)
 		SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+}
+
+/*
+ * The WAL as docs/FORMAT.md section 9.4 describes it, opened with the
+ * catalog key: what SQLite wrote, to compare with what the file shows.
+ */
+#define WAL_HDR 32				    /* WAL header */
+#define FRAME_HDR 24				    /* frame header */
+#define FRAME (FRAME_HDR + STASH_SQLVFS_PAGE_SIZE)  /* one frame */
+#define FRAME_SEALED (FRAME - STASH_SQLVFS_RESERVE) /* its ciphertext */
+
+struct wal {
+	uint8_t *buf;	      /* the file, as on disk */
+	size_t len;	      /* its size */
+	uint64_t n;	      /* whole frames in it */
+	bool big;	      /* checksums over big-endian words (magic) */
+	uint8_t *plain;	      /* frame i's header and page at (i - 1) * FRAME */
+	uint64_t valid;	      /* frames 1..valid pass SQLite's checks */
+	uint64_t last_commit; /* last of those with a commit field, or 0 */
+};
+
+static uint32_t be32(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+	       (uint32_t)b[2] << 8 | b[3];
+}
+
+static void be32enc(uint8_t *b, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		b[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+/* SQLite's WAL checksum (wal.c, walChecksumBytes), carrying on from s. */
+static void wal_cksum(bool big, const uint8_t *b, size_t len, uint32_t s[2])
+{
+	for (size_t i = 0; i < len; i += 8) {
+		s[0] += (big ? be32(b + i) : stash_le32dec(b + i)) + s[1];
+		s[1] += (big ? be32(b + i + 4) : stash_le32dec(b + i + 4)) +
+			s[0];
+	}
+}
+
+/* The checksum of a frame (header and page as SQLite wrote them), chained
+ * from s: the first 8 header bytes, then the whole page. */
+static void frame_cksum(bool big, const uint8_t *frame, uint32_t s[2])
+{
+	wal_cksum(big, frame, 8, s);
+	wal_cksum(big, frame + FRAME_HDR, STASH_SQLVFS_PAGE_SIZE, s);
+}
+
+static uint8_t *wal_disk(const struct wal *w, uint64_t i)
+{
+	return w->buf + WAL_HDR + (i - 1) * FRAME;
+}
+
+static uint8_t *wal_plain(const struct wal *w, uint64_t i)
+{
+	return w->plain + (i - 1) * FRAME;
+}
+
+/* Open frame i into out (header, page, reserve zeroed). 0 or -EBADMSG. */
+static int frame_open(const struct wal *w, uint64_t i, uint8_t *out)
+{
+	const uint8_t *f = wal_disk(w, i);
+	uint8_t aad[14] = { 2, 2 }; /* layout version 2, role WAL */
+
+	stash_le64enc(aad + 2, i);
+	memset(out + FRAME_SEALED, 0, STASH_SQLVFS_RESERVE);
+	return stash_crypto_open(key_a, f + FRAME_SEALED, aad, sizeof(aad), f,
+				 FRAME_SEALED, out,
+				 f + FRAME_SEALED + STASH_NONCE_LEN);
+}
+
+/*
+ * Load the WAL at path, check its plaintext header, open its frames and
+ * follow SQLite's recovery: a frame is valid if it opens, carries the
+ * header's salts and continues the checksum chain that starts with the
+ * header's checksum; the first invalid frame ends the log.
+ */
+static void wal_load(struct wal *w, const char *path)
+{
+	uint32_t s[2] = { 0, 0 };
+	uint32_t magic;
+
+	memset(w, 0, sizeof(*w));
+	w->buf = slurp(path, &w->len);
+	assert_true(w->len >= WAL_HDR);
+	assert_int_equal((w->len - WAL_HDR) % FRAME, 0);
+	w->n = (w->len - WAL_HDR) / FRAME;
+	magic = be32(w->buf);
+	assert_true(magic == 0x377f0682 || magic == 0x377f0683);
+	w->big = magic & 1;
+	assert_int_equal(be32(w->buf + 4), 3007000);
+	assert_int_equal(be32(w->buf + 8), STASH_SQLVFS_PAGE_SIZE);
+	wal_cksum(w->big, w->buf, 24, s);
+	assert_int_equal(be32(w->buf + 24), s[0]);
+	assert_int_equal(be32(w->buf + 28), s[1]);
+	w->plain = calloc(w->n + 1, FRAME);
+	assert_non_null(w->plain);
+	for (uint64_t i = 1; i <= w->n; i++) {
+		uint8_t *f = wal_plain(w, i);
+
+		if (frame_open(w, i, f) || memcmp(f + 8, w->buf + 16, 8))
+			break;
+		frame_cksum(w->big, f, s);
+		if (be32(f + 16) != s[0] || be32(f + 20) != s[1])
+			break;
+		w->valid = i;
+		if (be32(f + 4))
+			w->last_commit = i;
+	}
+}
+
+static void wal_release(struct wal *w)
+{
+	free(w->buf);
+	free(w->plain);
+}
+
+/* Replace the file at path with len bytes of buf. */
+static void spit(const char *path, const uint8_t *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(stash_pwrite_all(fd, buf, len, 0), 0);
+	close(fd);
+}
+
+/* The rows are exactly ids 0..count-1, and the catalog is sound. */
+static void check_count(sqlite3 *db, int count)
+{
+	sqlite3_stmt *st;
+
+	check_integrity(db);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT count(*), "
+					    "coalesce(max(id), -1) FROM t",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), count);
+	assert_int_equal(sqlite3_column_int(st, 1), count - 1);
 	sqlite3_finalize(st);
 }
 
@@ -525,6 +676,265 @@ static void test_torn_commit(void **state)
 }
 
 /*
+ * No frame header shows what SQLite wrote into it: the page number and
+ * commit field, the salts (the same in every frame of a WAL generation) and
+ * the checksums over the page's plaintext appear nowhere in the file, and
+ * the bytes where salts would be differ from frame to frame. Decoded with
+ * the key, the frames are exactly what SQLite writes.
+ */
+static void test_wal_headers_hidden(void **state)
+{
+	struct tdir t = { 0 };
+	struct wal w;
+	sqlite3 *db;
+	int commits = 0;
+
+	(void)state;
+	tdir_init(&t);
+	db = open_ok(t.db, key_a, 1);
+	exec(db, "PRAGMA wal_autocheckpoint=0");
+	create_schema(db);
+	for (int k = 0; k < 5; k++)
+		insert_rows(db, k * 300, (k + 1) * 300, 60);
+	wal_load(&w, t.wal);
+	assert_true(w.n >= 20);
+	assert_int_equal(w.valid, w.n);
+	assert_int_equal(w.last_commit, w.n);
+	for (uint64_t i = 1; i <= w.n; i++) {
+		const uint8_t *disk = wal_disk(&w, i);
+		const uint8_t *f = wal_plain(&w, i);
+
+		assert_true(be32(f) > 0);
+		commits += be32(f + 4) != 0;
+		/* Page number and commit, salts, checksums: all hidden. */
+		for (int k = 0; k < FRAME_HDR; k += 8)
+			assert_memory_not_equal(disk + k, f + k, 8);
+		assert_null(memmem(w.buf, w.len, f + 16, 8));
+		if (i > 1)
+			assert_memory_not_equal(disk + 8, disk - FRAME + 8, 8);
+	}
+	/* Two CREATEs and five inserts, one transaction each. */
+	assert_int_equal(commits, 7);
+	/* The salts are in the plaintext WAL header, and only there. */
+	assert_null(memmem(w.buf + 17, w.len - 17, w.buf + 16, 8));
+	wal_release(&w);
+	check_rows(db, 1500, 60);
+	close_ok(db);
+	assert_no_plaintext(&t);
+	tdir_release(&t);
+}
+
+/*
+ * Edited frame headers are refused, never applied. The WAL of 12 committed
+ * transactions left by a killed writer is edited as an attacker would: a
+ * frame in the middle of the 12th transaction gets a commit field (the
+ * database size after that commit) and SQLite's checksum chain recomputed
+ * for it, which on a plaintext header would commit half the transaction.
+ * Written over the sealed header as plaintext, or XORed into it with the
+ * plaintext known (what a stream cipher without a tag would allow), it must
+ * end the log, as must a flipped bit anywhere in a header: recovery keeps
+ * the 11 transactions before it, all rows intact.
+ */
+static void test_forged_header(void **state)
+{
+	enum {
+		UNCHANGED,
+		FORGED_PLAIN,
+		FORGED_XOR,
+		FLIP_PAGE_NO,
+		FLIP_COMMIT,
+		FLIP_SALT,
+		FLIP_CKSUM,
+		CASES
+	};
+	struct tdir t = { 0 };
+	uint8_t forged[FRAME_HDR];
+	uint8_t *db_img, *wal_img;
+	uint64_t prev, k;
+	uint32_t s[2];
+	size_t dlen;
+	struct wal w;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	tdir_init(&t);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		crash_child(&t, false);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	db_img = slurp(t.db, &dlen);
+	wal_load(&w, t.wal);
+	assert_int_equal(w.valid, w.n);
+	assert_int_equal(w.last_commit, w.n);
+
+	/* The 12th transaction: the frames after the commit before it. */
+	for (prev = w.n - 1; prev > 0 && !be32(wal_plain(&w, prev) + 4);)
+		prev--;
+	assert_true(prev > 0 && w.n - prev >= 3);
+	k = prev + (w.n - prev) / 2;
+	assert_int_equal(be32(wal_plain(&w, k) + 4), 0);
+
+	/* Frame k made a commit, its checksum chained on from frame k-1. */
+	memcpy(forged, wal_plain(&w, k), FRAME_HDR);
+	be32enc(forged + 4, be32(wal_plain(&w, w.n) + 4));
+	s[0] = be32(wal_plain(&w, k - 1) + 16);
+	s[1] = be32(wal_plain(&w, k - 1) + 20);
+	wal_cksum(w.big, forged, 8, s);
+	wal_cksum(w.big, wal_plain(&w, k) + FRAME_HDR, STASH_SQLVFS_PAGE_SIZE,
+		  s);
+	be32enc(forged + 16, s[0]);
+	be32enc(forged + 20, s[1]);
+	assert_memory_not_equal(forged, wal_plain(&w, k), FRAME_HDR);
+
+	wal_img = malloc(w.len);
+	assert_non_null(wal_img);
+	for (int c = 0; c < CASES; c++) {
+		uint8_t *fk = wal_img + (wal_disk(&w, k) - w.buf);
+		uint8_t *fn = wal_img + (wal_disk(&w, w.n) - w.buf);
+		sqlite3 *db;
+
+		memcpy(wal_img, w.buf, w.len);
+		switch (c) {
+		case FORGED_PLAIN:
+			memcpy(fk, forged, FRAME_HDR);
+			break;
+		case FORGED_XOR:
+			for (int b = 0; b < FRAME_HDR; b++)
+				fk[b] ^= forged[b] ^ wal_plain(&w, k)[b];
+			break;
+		case FLIP_PAGE_NO:
+			fk[3] ^= 1;
+			break;
+		case FLIP_COMMIT:
+			fn[7] ^= 1;
+			break;
+		case FLIP_SALT:
+			fk[9] ^= 1;
+			break;
+		case FLIP_CKSUM:
+			fk[21] ^= 1;
+			break;
+		default:
+			break;
+		}
+		spit(t.db, db_img, dlen);
+		spit(t.wal, wal_img, w.len);
+		db = open_ok(t.db, key_a, 0);
+		check_count(db, c == UNCHANGED ? 6000 : 5500);
+		close_ok(db);
+		assert_int_equal(file_size(t.wal), -1);
+	}
+	assert_no_plaintext(&t);
+	free(wal_img);
+	free(db_img);
+	wal_release(&w);
+	tdir_release(&t);
+}
+
+/*
+ * The child of test_rewrite_crash: one transaction through a 10-page cache
+ * that spills pages to the WAL, changes them again (SQLite then rewrites
+ * those frames' pages in place, and at commit rewrites the headers of the
+ * transaction's frames alone, walRewriteChecksums), commits, and dies by
+ * SIGKILL. It reports on fd the pages SQLite wrote and the frames the
+ * WAL gained: fewer frames than pages means pages rewritten in place.
+ */
+static void rewrite_child(const struct tdir *t, int fd)
+{
+	sqlite3 *db = NULL;
+	int64_t counts[2];
+	off_t before, after;
+	int writes = 0, hi = 0;
+
+	if (stash_sqlvfs_open(&db, t->db, key_a, 1) ||
+	    sqlite3_exec(db,
+			 "PRAGMA wal_autocheckpoint=0;"
+			 "PRAGMA cache_size=10;"
+			 "CREATE TABLE t(id INTEGER PRIMARY KEY, "
+			 "body TEXT NOT NULL)",
+			 NULL, NULL, NULL))
+		_exit(1);
+	before = file_size(t->wal);
+	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &writes, &hi, 1);
+	if (sqlite3_exec(db,
+			 "BEGIN;"
+			 "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL "
+			 "SELECT i + 1 FROM c WHERE i < 2999) "
+			 "INSERT INTO t SELECT i, '" MARKER "-' || i || '-' || "
+			 "hex(zeroblob(100)) FROM c;"
+			 "UPDATE t SET body = body || '-u' WHERE id % 2 = 0;"
+			 "COMMIT",
+			 NULL, NULL, NULL))
+		_exit(1);
+	sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &writes, &hi, 0);
+	after = file_size(t->wal);
+	counts[0] = writes;
+	counts[1] = (after - STASH_MAX(before, (off_t)WAL_HDR)) / FRAME;
+	if (write(fd, counts, sizeof(counts)) != (ssize_t)sizeof(counts))
+		_exit(1);
+	raise(SIGKILL);
+	/* cppcheck-suppress unreachableCode */
+	_exit(2);
+}
+
+/*
+ * A commit whose frame headers SQLite rewrote alone survives a kill -9 right
+ * after COMMIT: the rewritten headers are on disk, sealed with their pages,
+ * and the checksum chain holds to the commit frame.
+ */
+static void test_rewrite_crash(void **state)
+{
+	struct tdir t = { 0 };
+	int64_t counts[2];
+	sqlite3_stmt *st;
+	struct wal w;
+	sqlite3 *db;
+	int fds[2], status;
+	pid_t pid;
+
+	(void)state;
+	tdir_init(&t);
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		rewrite_child(&t, fds[1]);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], counts, sizeof(counts)), sizeof(counts));
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+	/* Pages were rewritten in place, so headers were rewritten. */
+	assert_true(counts[1] > 0);
+	assert_true(counts[0] > counts[1]);
+
+	wal_load(&w, t.wal);
+	assert_int_equal(w.valid, w.n);
+	assert_int_equal(w.last_commit, w.n);
+	wal_release(&w);
+	assert_no_plaintext(&t);
+
+	db = open_ok(t.db, key_a, 0);
+	check_count(db, 3000);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT sum(body LIKE '" MARKER
+					    "-' || id || '-%-u') FROM t",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 1500);
+	sqlite3_finalize(st);
+	close_ok(db);
+	tdir_release(&t);
+}
+
+/*
  * (6): an explicit checkpoint, more writes into the restarted WAL, a VACUUM,
  * reopen.
  */
@@ -626,6 +1036,9 @@ int main(void)
 		cmocka_unit_test(test_flipped_byte),
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_torn_commit),
+		cmocka_unit_test(test_wal_headers_hidden),
+		cmocka_unit_test(test_forged_header),
+		cmocka_unit_test(test_rewrite_crash),
 		cmocka_unit_test(test_checkpoint),
 		cmocka_unit_test(test_large),
 		cmocka_unit_test(test_errno),
