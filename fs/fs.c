@@ -304,6 +304,12 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)f;
+	/*
+	 * Every change goes through this mount, so pages the kernel cached
+	 * stay right across opens (and it drops them when size or mtime
+	 * change): warm reads need not decrypt again.
+	 */
+	fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT) /* interrupted */
 		stash_file_release(store_of(req), f);
 }
@@ -326,6 +332,7 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)f;
+	fi->keep_cache = 1;
 	to_entry(&a, &e);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		stash_file_release(st, f);

@@ -678,6 +678,12 @@ static int chunk_hole(struct stash_store *st, struct stash_file *f,
 	if (!zeros)
 		return -ENOMEM;
 	ret = seg_insert(f, idx + 1, count - 1);
+	if (ret) {
+		/* Nothing was inserted: the hole is still whole at idx. */
+		free(zeros);
+		*next = idx + 1;
+		return ret;
+	}
 	while (!ret && pos < h.len) {
 		uint32_t n = (uint32_t)STASH_MIN(h.len - pos, st->zero_len);
 		struct seg *s = &f->segs[at];
