@@ -12,6 +12,7 @@
 #ifndef STASH_CATALOG_H
 #define STASH_CATALOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -34,10 +35,15 @@ struct stash_attr {
 	int64_t atime, mtime, ctime; /* ns since the epoch */
 };
 
-/* One piece of a file map: a whole chunk at a logical offset. */
+/*
+ * One piece of a file map: a whole chunk at a logical offset, or a hole
+ * (zeros that were never written: stored as a row with chunk 0, so a
+ * sparse file costs one row per hole, whatever its size).
+ */
 struct stash_extent {
 	uint64_t off;		    /* logical offset in the file, bytes */
-	uint32_t len;		    /* plaintext length of the chunk */
+	uint64_t len;		    /* bytes: the chunk's plaintext length */
+	bool hole;		    /* zeros; id and loc unused */
 	uint8_t id[STASH_ID_LEN];   /* chunk id */
 	struct stash_chunk_loc loc; /* where the sealed chunk lives */
 };
@@ -149,5 +155,81 @@ int stash_cat_stats(struct stash_cat *cat, struct stash_cat_stats *out);
 int stash_cat_check(struct stash_cat *cat);
 /* Copy the WAL into the database and truncate the WAL. */
 int stash_cat_checkpoint(struct stash_cat *cat);
+
+/*
+ * Read-only scans for store/verify.c. They look at rows as stored and do
+ * not trust them: out-of-range values are handed over as they are (signed
+ * where the schema is), for the caller to report.
+ */
+
+/* Run PRAGMA integrity_check: fn (may be NULL) gets each message other
+ * than "ok"; a non-zero return from fn stops. 0 when the catalog is
+ * intact, -EBADMSG when it is not, another negative errno when the check
+ * could not run (a page that does not authenticate: -EBADMSG too). */
+int stash_cat_integrity(struct stash_cat *cat,
+			int (*fn)(void *arg, const char *msg), void *arg);
+
+/* One extents row, with what verify needs of its inode and chunk. */
+struct stash_cat_extent_row {
+	uint64_t ino;	  /* extents.ino */
+	int64_t off;	  /* logical offset in the file, bytes */
+	int64_t len;	  /* bytes covered */
+	int64_t chunk;	  /* extents.chunk: a chunks.id, or 0 for a hole */
+	bool chunk_found; /* a chunks row with that id exists */
+	int64_t raw_len;  /* that chunk's plaintext length, if found */
+	bool ino_found;	  /* an inodes row for ino exists */
+	uint32_t mode;	  /* its type and permission bits, if found */
+	int64_t size;	  /* its size in bytes, if found */
+};
+
+/* Call fn for every extents row, ordered by inode, then offset. A
+ * non-zero return from fn stops the scan and is returned. */
+int stash_cat_scan_extents(struct stash_cat *cat,
+			   int (*fn)(void *arg,
+				     const struct stash_cat_extent_row *r),
+			   void *arg);
+
+/* Call fn for every regular file of non-zero size without any extents
+ * row, in inode order. A non-zero return from fn stops and is returned. */
+int stash_cat_unmapped_files(struct stash_cat *cat,
+			     int (*fn)(void *arg, uint64_t ino, int64_t size),
+			     void *arg);
+
+/* A chunks row as verify sees it. */
+struct stash_cat_chunk {
+	int64_t row;		    /* chunks.id: what extents.chunk names */
+	uint8_t id[STASH_ID_LEN];   /* chunk id (chunks.hash) */
+	struct stash_chunk_loc loc; /* where the sealed chunk lives */
+	uint32_t raw_len;	    /* plaintext length, bytes */
+	int64_t refs;		    /* chunks.refs as stored */
+	uint64_t uses;		    /* extents rows naming this chunk */
+	bool malformed; /* hash not 32 bytes, or off, len or raw_len out of
+			 * range: loc and raw_len are not to be used */
+};
+
+/*
+ * Every chunks row (dead ones too) with row > after, in row order: up to
+ * max rows into out. Returns how many (0 once past the last) or a
+ * negative errno. Call again with the last row seen to go on; the
+ * catalog lock may be dropped in between.
+ */
+ssize_t stash_cat_list_chunks(struct stash_cat *cat, int64_t after,
+			      struct stash_cat_chunk *out, size_t max);
+
+/* Call fn for every extents row naming chunk row chunk (its inode,
+ * offset and length), by inode, then offset. A non-zero return from fn
+ * stops and is returned. */
+int stash_cat_chunk_users(struct stash_cat *cat, int64_t chunk,
+			  int (*fn)(void *arg, uint64_t ino, uint64_t off,
+				    uint64_t len),
+			  void *arg);
+
+/* Call fn for every directory entry naming ino: the directory holding it
+ * and the name (NUL-terminated), oldest entry first. -EBADMSG for a
+ * stored name that is empty or too long. A non-zero return from fn stops
+ * and is returned. */
+int stash_cat_names_of(struct stash_cat *cat, uint64_t ino,
+		       int (*fn)(void *arg, uint64_t parent, const char *name),
+		       void *arg);
 
 #endif

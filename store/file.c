@@ -19,6 +19,7 @@
  * catalog from the first changed offset on, in one transaction.
  * Not done here: namespace operations and permissions (store.c).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -475,7 +476,8 @@ static int split_hole(struct stash_file *f, size_t idx, uint64_t pos,
 		f->segs[idx + before + 1].len = hend - end;
 	}
 	f->dirty_bytes += end - pos;
-	mark_changed(f, pos);
+	/* The hole's stored extent changes too: rewrite from its start. */
+	mark_changed(f, h.off);
 	*out = idx + before;
 	return 0;
 }
@@ -488,10 +490,12 @@ static int append_hole(struct stash_file *f, uint64_t size)
 
 	if (size <= cur)
 		return 0;
-	mark_changed(f, cur);
 	if (f->nsegs && f->segs[f->nsegs - 1].kind == SEG_HOLE) {
+		/* A longer hole: its stored extent is rewritten. */
+		mark_changed(f, f->segs[f->nsegs - 1].off);
 		f->segs[f->nsegs - 1].len += size - cur;
 	} else {
+		mark_changed(f, cur);
 		ret = seg_insert(f, f->nsegs, 1);
 		if (ret)
 			return ret;
@@ -658,61 +662,7 @@ static int chunk_run(struct stash_store *st, struct stash_file *f, size_t idx,
 	return ret;
 }
 
-/* Store a hole as chunks of zeros (one id for all but the last). */
-static int chunk_hole(struct stash_store *st, struct stash_file *f,
-		      size_t idx, size_t *next)
-{
-	struct seg h = f->segs[idx];
-	uint64_t pos = 0;
-	size_t count, at = idx;
-	uint8_t *zeros;
-	int ret = 0;
-
-	if (h.len == 0) {
-		seg_remove(f, idx, 1);
-		*next = idx;
-		return 0;
-	}
-	count = (size_t)((h.len + st->zero_len - 1) / st->zero_len);
-	zeros = calloc(1, st->zero_len);
-	if (!zeros)
-		return -ENOMEM;
-	ret = seg_insert(f, idx + 1, count - 1);
-	if (ret) {
-		/* Nothing was inserted: the hole is still whole at idx. */
-		free(zeros);
-		*next = idx + 1;
-		return ret;
-	}
-	while (!ret && pos < h.len) {
-		uint32_t n = (uint32_t)STASH_MIN(h.len - pos, st->zero_len);
-		struct seg *s = &f->segs[at];
-
-		*s = (struct seg){ .off = h.off + pos, .len = n,
-				   .kind = SEG_CHUNK };
-		if (n == st->zero_len) {
-			/* Its id is fixed for the store: no hashing. */
-			memcpy(s->id, st->zero_id, STASH_ID_LEN);
-			ret = store_chunk_id(st, zeros, n, s->id, &s->loc);
-		} else {
-			ret = store_chunk(st, zeros, n, s->id, &s->loc);
-		}
-		pos += n;
-		at++;
-	}
-	free(zeros);
-	if (ret) {
-		/* Put the hole back whole: nothing was lost. */
-		seg_remove(f, idx, count);
-		seg_insert(f, idx, 1);
-		f->segs[idx] = h;
-		at = idx + 1;
-	}
-	*next = at;
-	return ret;
-}
-
-/* Chunk every DIRTY run and HOLE; the tail run too when final. */
+/* Chunk every DIRTY run; the tail run too when final. Holes stay holes. */
 static int chunk_all(struct stash_store *st, struct stash_file *f, bool final)
 {
 	size_t i = 0;
@@ -731,8 +681,6 @@ static int chunk_all(struct stash_store *st, struct stash_file *f, bool final)
 				}
 			}
 			ret = chunk_run(st, f, i, final || !tail, &i);
-		} else if (kind == SEG_HOLE && final) {
-			ret = chunk_hole(st, f, i, &i);
 		} else {
 			i++;
 		}
@@ -777,20 +725,33 @@ struct stash_file *stash_file_find_locked(struct stash_store *st,
 static int load_extent(void *arg, const struct stash_extent *e)
 {
 	struct stash_file *f = arg;
+	uint64_t end = f->nsegs ? f->segs[f->nsegs - 1].off +
+					  f->segs[f->nsegs - 1].len
+				: 0;
+	struct seg *s;
 	int ret;
 
-	if (e->off != (f->nsegs ? f->segs[f->nsegs - 1].off +
-					  f->segs[f->nsegs - 1].len
-				: 0) ||
-	    e->len == 0 || e->len > STASH_CHUNK_MAX_LIMIT)
+	/* Extents must tile the file; a chunk is never larger than max. */
+	if (e->off != end || e->len == 0 || e->off + e->len < e->off ||
+	    (!e->hole && e->len > STASH_CHUNK_MAX_LIMIT)) {
+		stash_log(STASH_LOG_ERR,
+			  "inode %llu: file map damaged at offset %llu"
+			  " (extent of %llu bytes at %llu)",
+			  (unsigned long long)f->ino, (unsigned long long)end,
+			  (unsigned long long)e->len,
+			  (unsigned long long)e->off);
 		return -EBADMSG;
+	}
 	ret = seg_insert(f, f->nsegs, 1);
 	if (ret)
 		return ret;
-	f->segs[f->nsegs - 1] = (struct seg){
-		.off = e->off, .len = e->len, .kind = SEG_CHUNK, .loc = e->loc,
-	};
-	memcpy(f->segs[f->nsegs - 1].id, e->id, STASH_ID_LEN);
+	s = &f->segs[f->nsegs - 1];
+	*s = (struct seg){ .off = e->off, .len = e->len,
+			   .kind = e->hole ? SEG_HOLE : SEG_CHUNK };
+	if (!e->hole) {
+		s->loc = e->loc;
+		memcpy(s->id, e->id, STASH_ID_LEN);
+	}
 	return 0;
 }
 
@@ -964,16 +925,20 @@ static int commit_locked(struct stash_store *st, struct stash_file *f,
 		if (ret)
 			return ret;
 	}
-	first = f->dirty_from == NO_CHANGE ? f->nsegs : find_seg(f, f->dirty_from);
+	first = f->dirty_from == NO_CHANGE ? f->nsegs
+					   : find_seg(f, f->dirty_from);
+	/* The map is rewritten from a boundary it has on disk as well. */
+	assert(first == f->nsegs || f->segs[first].off == f->dirty_from);
 	if (first < f->nsegs) {
-		ext = malloc((f->nsegs - first) * sizeof(*ext));
+		ext = calloc(f->nsegs - first, sizeof(*ext));
 		if (!ext)
 			return -ENOMEM;
 		for (size_t i = first; i < f->nsegs; i++, n++) {
 			const struct seg *s = &f->segs[i];
 
 			ext[n].off = s->off;
-			ext[n].len = (uint32_t)s->len;
+			ext[n].len = s->len;
+			ext[n].hole = s->kind == SEG_HOLE;
 			memcpy(ext[n].id, s->id, STASH_ID_LEN);
 			ext[n].loc = s->loc;
 		}
@@ -1002,7 +967,8 @@ static int commit_locked(struct stash_store *st, struct stash_file *f,
 
 	if (!ret) {
 		for (size_t i = 0; i < n; i++)
-			pending_remove(st, ext[i].id);
+			if (!ext[i].hole)
+				pending_remove(st, ext[i].id);
 		f->dirty_from = NO_CHANGE;
 		f->times_dirty = false;
 		stash_store_note_commit(st);

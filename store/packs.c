@@ -49,7 +49,7 @@
 #define PACK_END_MAGIC "STASHEND"
 #define PACK_MAGIC_LEN 8
 #define PACK_VERSION 1
-#define PACK_HDR_LEN 24
+#define PACK_HDR_LEN STASH_PACK_HDR_LEN
 #define PACK_ENTRY_LEN (STASH_ID_LEN + 8 + 4 + 4)
 #define PACK_FOOTER_LEN (4 + 4 + PACK_MAGIC_LEN)
 #define PACK_SEAL_LEN (STASH_NONCE_LEN + STASH_TAG_LEN)
@@ -658,6 +658,20 @@ int stash_packs_read(struct stash_packs *p, const struct stash_chunk_loc *loc,
 	ret = stash_pread_all(fd, buf, loc->len, loc->off);
 	rfd_put(p, fd, slot);
 	return ret;
+}
+
+int stash_packs_size(struct stash_packs *p, uint64_t pack, uint64_t *size)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	int ret = pack_path(path, sizeof(path), p->dir, pack);
+
+	if (ret < 0)
+		return ret;
+	if (stat(path, &sb) < 0)
+		return -errno;
+	*size = (uint64_t)sb.st_size;
+	return 0;
 }
 
 int stash_packs_sync(struct stash_packs *p)

@@ -24,6 +24,7 @@
 #include "util.h"
 
 #define STASH_PACK_TARGET_DEFAULT (32u * 1024 * 1024)
+#define STASH_PACK_HDR_LEN 24 /* bytes before the first sealed chunk */
 
 struct stash_packs;
 
@@ -64,6 +65,9 @@ int stash_packs_append(struct stash_packs *p, const uint8_t id[STASH_ID_LEN],
  * the pack is shorter than loc says, -ENOENT when the pack is missing. */
 int stash_packs_read(struct stash_packs *p, const struct stash_chunk_loc *loc,
 		     void *buf);
+
+/* The size in bytes of pack file id: -ENOENT when it is missing. */
+int stash_packs_size(struct stash_packs *p, uint64_t pack, uint64_t *size);
 
 /* Make every append so far durable. */
 int stash_packs_sync(struct stash_packs *p);

@@ -160,7 +160,6 @@ static int open_store(struct stash_store **out, const char *path,
 {
 	struct stash_store *st = calloc(1, sizeof(*st));
 	char sub[4096];
-	uint8_t *zeros = NULL;
 	int ret;
 
 	if (!st)
@@ -225,20 +224,6 @@ static int open_store(struct stash_store **out, const char *path,
 		stash_cat_rollback(st->cat);
 		goto fail;
 	}
-
-	/* The length of a chunk of zeros, for holes. */
-	zeros = calloc(1, st->cfg.chunker.max);
-	if (!zeros) {
-		ret = -ENOMEM;
-		goto fail;
-	}
-	st->zero_len = (uint32_t)stash_chunker_cut(
-		st->chunker, zeros, st->cfg.chunker.max, true);
-	ret = stash_crypto_hmac(st->keys.chunk_id, zeros, st->zero_len,
-				st->zero_id);
-	free(zeros);
-	if (ret)
-		goto fail;
 
 	ret = -pthread_create(&st->flusher, NULL, flusher_main, st);
 	if (ret)

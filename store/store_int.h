@@ -54,8 +54,6 @@ struct stash_store {
 	pthread_mutex_t pending_lock; /* guards pending[] */
 	struct pending_chunk *pending[PENDING_BUCKETS];
 
-	uint32_t zero_len;	       /* length of a chunk of zeros */
-	uint8_t zero_id[STASH_ID_LEN]; /* its id; both fixed at open */
 
 	pthread_t flusher;	      /* periodic pack sync + checkpoint */
 	pthread_mutex_t flusher_lock; /* guards flusher_stop, commits */

@@ -707,6 +707,7 @@ static size_t map_of(struct stash_extent *ext, uint64_t off,
 	for (size_t i = 0; i < n; i++) {
 		ext[i].off = off;
 		ext[i].len = chunks[i]->raw;
+		ext[i].hole = false;
 		memcpy(ext[i].id, chunks[i]->id, STASH_ID_LEN);
 		ext[i].loc = chunks[i]->loc;
 		off += chunks[i]->raw;
