@@ -29,9 +29,9 @@
 #include "crypto.h"
 #include "store_int.h"
 
-#define SPILL_BYTES (1u << 20)          /* tail size that triggers a cut */
-#define DIRTY_LIMIT (16u << 20)         /* per-file DIRTY bytes */
-#define PENDING_LIMIT (16u << 20)       /* per-file bytes with workers */
+#define SPILL_BYTES (1u << 20)	  /* tail size that triggers a cut */
+#define DIRTY_LIMIT (16u << 20)	  /* per-file DIRTY bytes */
+#define PENDING_LIMIT (16u << 20) /* per-file bytes with workers */
 #define NO_CHANGE UINT64_MAX
 
 enum seg_kind { SEG_HOLE, SEG_DIRTY, SEG_PENDING, SEG_CHUNK };
@@ -39,48 +39,48 @@ enum seg_kind { SEG_HOLE, SEG_DIRTY, SEG_PENDING, SEG_CHUNK };
 struct chunk_job;
 
 struct seg {
-	uint64_t off;             /* logical offset */
-	uint64_t len;             /* bytes */
+	uint64_t off; /* logical offset */
+	uint64_t len; /* bytes */
 	enum seg_kind kind;
-	uint8_t *buf;             /* DIRTY: the bytes (cap allocated) */
+	uint8_t *buf; /* DIRTY: the bytes (cap allocated) */
 	size_t cap;
-	struct chunk_job *job;    /* PENDING */
-	uint8_t id[STASH_ID_LEN]; /* CHUNK */
+	struct chunk_job *job;	    /* PENDING */
+	uint8_t id[STASH_ID_LEN];   /* CHUNK */
 	struct stash_chunk_loc loc; /* CHUNK */
 };
 
 struct chunk_job {
-	struct stash_job base;      /* first: the pool sees this */
+	struct stash_job base; /* first: the pool sees this */
 	struct stash_store *st;
 	struct stash_file *f;
-	uint64_t off;               /* of its segment, fixed while pending */
-	uint8_t *plain;             /* len bytes, owned by the job */
+	uint64_t off;	/* of its segment, fixed while pending */
+	uint8_t *plain; /* len bytes, owned by the job */
 	uint32_t len;
 	uint8_t id[STASH_ID_LEN];   /* result */
 	struct stash_chunk_loc loc; /* result */
-	int error;                  /* result: 0 or negative errno */
-	bool done;                  /* under f->job_lock */
-	struct chunk_job *next;     /* f's FIFO of jobs */
+	int error;		    /* result: 0 or negative errno */
+	bool done;		    /* under f->job_lock */
+	struct chunk_job *next;	    /* f's FIFO of jobs */
 };
 
 struct stash_file {
 	uint64_t ino;
-	unsigned refs;               /* under st->files_lock */
-	struct stash_file *hnext;    /* hash chain, under st->files_lock */
+	unsigned refs;		  /* under st->files_lock */
+	struct stash_file *hnext; /* hash chain, under st->files_lock */
 
-	pthread_mutex_t lock;        /* guards everything below */
-	struct seg *segs;            /* sorted by off, tiling [0, size) */
+	pthread_mutex_t lock; /* guards everything below */
+	struct seg *segs;     /* sorted by off, tiling [0, size) */
 	size_t nsegs, cap;
-	_Atomic uint64_t size;       /* logical size; read unlocked by getattr */
+	_Atomic uint64_t size; /* logical size; read unlocked by getattr */
 	_Atomic int64_t mtime, ctime; /* valid when times_dirty */
-	_Atomic bool times_dirty;    /* mtime/ctime changed since commit */
-	uint64_t dirty_from;         /* first changed offset, or NO_CHANGE */
-	size_t dirty_bytes;          /* bytes in DIRTY segments */
-	size_t pending_bytes;        /* bytes held by unfinished jobs */
+	_Atomic bool times_dirty;     /* mtime/ctime changed since commit */
+	uint64_t dirty_from;	      /* first changed offset, or NO_CHANGE */
+	size_t dirty_bytes;	      /* bytes in DIRTY segments */
+	size_t pending_bytes;	      /* bytes held by unfinished jobs */
 	struct chunk_job *jobs_head, *jobs_tail; /* submitted, in order */
-	int error;                   /* sticky write error for next flush */
+	int error; /* sticky write error for next flush */
 
-	pthread_mutex_t job_lock;    /* leaf: guards job->done, signals cond */
+	pthread_mutex_t job_lock; /* leaf: guards job->done, signals cond */
 	pthread_cond_t job_cond;
 };
 
@@ -130,8 +130,7 @@ static void pending_remove(struct stash_store *st, const uint8_t *id)
 	struct pending_chunk **pp, *p;
 
 	pthread_mutex_lock(&st->pending_lock);
-	for (pp = &st->pending[pending_bucket(id)]; (p = *pp);
-	     pp = &p->next) {
+	for (pp = &st->pending[pending_bucket(id)]; (p = *pp); pp = &p->next) {
 		if (!memcmp(p->id, id, STASH_ID_LEN)) {
 			*pp = p->next;
 			free(p);
@@ -215,8 +214,8 @@ static void chunk_job_run(struct stash_job *base)
 {
 	struct chunk_job *job = (struct chunk_job *)base;
 	struct stash_file *f = job->f;
-	int ret = store_chunk(job->st, job->plain, job->len, job->id,
-			      &job->loc);
+	int ret =
+		store_chunk(job->st, job->plain, job->len, job->id, &job->loc);
 
 	pthread_mutex_lock(&f->job_lock);
 	job->error = ret;
@@ -269,9 +268,8 @@ static int read_chunk(struct stash_store *st, const uint8_t *id,
 					 id, sealed, loc->len, plain, raw_len);
 	if (ret) {
 		stash_hex(id, 8, hex);
-		stash_log(STASH_LOG_ERR,
-			  "chunk %s (pack %llu offset %llu): %s", hex,
-			  (unsigned long long)loc->pack,
+		stash_log(STASH_LOG_ERR, "chunk %s (pack %llu offset %llu): %s",
+			  hex, (unsigned long long)loc->pack,
 			  (unsigned long long)loc->off,
 			  ret == -EBADMSG ? "corrupt, does not authenticate"
 					  : strerror(-ret));
@@ -467,8 +465,11 @@ static int split_hole(struct stash_file *f, size_t idx, uint64_t pos,
 		f->segs[idx].len = pos - h.off;
 	}
 	f->segs[idx + before] = (struct seg){
-		.off = pos, .len = end - pos, .kind = SEG_DIRTY,
-		.buf = buf, .cap = end - pos,
+		.off = pos,
+		.len = end - pos,
+		.kind = SEG_DIRTY,
+		.buf = buf,
+		.cap = end - pos,
 	};
 	if (after) {
 		f->segs[idx + before + 1] = h;
@@ -500,7 +501,9 @@ static int append_hole(struct stash_file *f, uint64_t size)
 		if (ret)
 			return ret;
 		f->segs[f->nsegs - 1] = (struct seg){
-			.off = cur, .len = size - cur, .kind = SEG_HOLE,
+			.off = cur,
+			.len = size - cur,
+			.kind = SEG_HOLE,
 		};
 	}
 	f->size = size;
@@ -591,8 +594,9 @@ static int submit_chunk(struct stash_store *st, struct stash_file *f,
 	job->f = f;
 	job->off = off;
 	job->len = len;
-	*s = (struct seg){ .off = off, .len = len, .kind = SEG_PENDING,
-			   .job = job };
+	*s = (struct seg){
+		.off = off, .len = len, .kind = SEG_PENDING, .job = job
+	};
 	if (f->jobs_tail)
 		f->jobs_tail->next = job;
 	else
@@ -625,8 +629,8 @@ static int chunk_run(struct stash_store *st, struct stash_file *f, size_t idx,
 	f->segs[idx].buf = NULL;
 	f->dirty_bytes -= run.len;
 	while (pos < run.len) {
-		n = stash_chunker_cut(st->chunker, run.buf + pos,
-				      run.len - pos, final);
+		n = stash_chunker_cut(st->chunker, run.buf + pos, run.len - pos,
+				      final);
 		if (n == 0)
 			break;
 		if (at > idx) {
@@ -650,8 +654,10 @@ static int chunk_run(struct stash_store *st, struct stash_file *f, size_t idx,
 			return -ENOMEM; /* unreachable in practice */
 		}
 		memmove(run.buf, run.buf + pos, rest);
-		f->segs[at] = (struct seg){ .off = run.off + pos, .len = rest,
-					    .kind = SEG_DIRTY, .buf = run.buf,
+		f->segs[at] = (struct seg){ .off = run.off + pos,
+					    .len = rest,
+					    .kind = SEG_DIRTY,
+					    .buf = run.buf,
 					    .cap = run.cap };
 		f->dirty_bytes += rest;
 		at++;
@@ -711,8 +717,7 @@ static int spill(struct stash_store *st, struct stash_file *f)
 
 /* ---- the open-file table ---- */
 
-struct stash_file *stash_file_find_locked(struct stash_store *st,
-					  uint64_t ino)
+struct stash_file *stash_file_find_locked(struct stash_store *st, uint64_t ino)
 {
 	struct stash_file *f;
 
@@ -725,9 +730,9 @@ struct stash_file *stash_file_find_locked(struct stash_store *st,
 static int load_extent(void *arg, const struct stash_extent *e)
 {
 	struct stash_file *f = arg;
-	uint64_t end = f->nsegs ? f->segs[f->nsegs - 1].off +
-					  f->segs[f->nsegs - 1].len
-				: 0;
+	uint64_t end =
+		f->nsegs ? f->segs[f->nsegs - 1].off + f->segs[f->nsegs - 1].len
+			 : 0;
 	struct seg *s;
 	int ret;
 
@@ -746,7 +751,8 @@ static int load_extent(void *arg, const struct stash_extent *e)
 	if (ret)
 		return ret;
 	s = &f->segs[f->nsegs - 1];
-	*s = (struct seg){ .off = e->off, .len = e->len,
+	*s = (struct seg){ .off = e->off,
+			   .len = e->len,
 			   .kind = e->hole ? SEG_HOLE : SEG_CHUNK };
 	if (!e->hole) {
 		s->loc = e->loc;
@@ -977,8 +983,7 @@ static int commit_locked(struct stash_store *st, struct stash_file *f,
 	return ret;
 }
 
-int stash_file_commit(struct stash_store *st, struct stash_file *f,
-		      int durable)
+int stash_file_commit(struct stash_store *st, struct stash_file *f, int durable)
 {
 	int ret;
 
@@ -1157,8 +1162,8 @@ struct piece {
 	size_t len;
 };
 
-ssize_t stash_file_read(struct stash_store *st, struct stash_file *f,
-			void *buf, size_t size, uint64_t off)
+ssize_t stash_file_read(struct stash_store *st, struct stash_file *f, void *buf,
+			size_t size, uint64_t off)
 {
 	struct piece stack[8], *pieces = stack;
 	size_t npieces = 0, cap = STASH_ARRAY_SIZE(stack);
@@ -1192,9 +1197,11 @@ ssize_t stash_file_read(struct stash_store *st, struct stash_file *f,
 		case SEG_CHUNK:
 			if (npieces == cap) {
 				size_t ncap = cap * 2;
-				struct piece *p = pieces == stack
-					? malloc(ncap * sizeof(*p))
-					: realloc(pieces, ncap * sizeof(*p));
+				struct piece *p =
+					pieces == stack
+						? malloc(ncap * sizeof(*p))
+						: realloc(pieces,
+							  ncap * sizeof(*p));
 
 				if (!p) {
 					ret = -ENOMEM;
@@ -1221,8 +1228,8 @@ unlock:
 	for (size_t i = 0; !ret && i < npieces; i++) {
 		struct piece *p = &pieces[i];
 
-		ret = read_chunk(st, p->id, &p->loc, p->raw_len, p->off,
-				 p->dst, p->len);
+		ret = read_chunk(st, p->id, &p->loc, p->raw_len, p->off, p->dst,
+				 p->len);
 	}
 	if (pieces != stack)
 		free(pieces);

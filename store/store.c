@@ -354,9 +354,8 @@ int stash_store_close(struct stash_store *st)
  * Run fn inside one catalog transaction under the catalog lock; commit if
  * it returns 0, roll back otherwise.
  */
-static int in_txn(struct stash_store *st, int (*fn)(struct stash_store *,
-						     void *),
-		  void *arg)
+static int in_txn(struct stash_store *st,
+		  int (*fn)(struct stash_store *, void *), void *arg)
 {
 	int ret;
 
@@ -406,7 +405,7 @@ int stash_store_lookup(struct stash_store *st, uint64_t parent,
 struct create_args {
 	uint64_t parent;
 	const char *name;
-	const char *target; /* symlinks */
+	const char *target;	 /* symlinks */
 	struct stash_attr *attr; /* in: mode, uid, gid, rdev; out: all */
 };
 
@@ -457,25 +456,27 @@ static int create_node(struct stash_store *st, uint64_t parent,
 	return in_txn(st, do_create, &a);
 }
 
-int stash_store_mknod(struct stash_store *st, uint64_t parent,
-		      const char *name, uint32_t mode, uint64_t rdev,
-		      uint32_t uid, uint32_t gid, struct stash_attr *out)
+int stash_store_mknod(struct stash_store *st, uint64_t parent, const char *name,
+		      uint32_t mode, uint64_t rdev, uint32_t uid, uint32_t gid,
+		      struct stash_attr *out)
 {
 	if (S_ISDIR(mode) || S_ISLNK(mode))
 		return -EINVAL;
 	if (!(mode & S_IFMT))
 		mode |= S_IFREG;
-	*out = (struct stash_attr){ .mode = mode, .uid = uid, .gid = gid,
-				    .rdev = rdev };
+	*out = (struct stash_attr){
+		.mode = mode, .uid = uid, .gid = gid, .rdev = rdev
+	};
 	return create_node(st, parent, name, NULL, out);
 }
 
-int stash_store_mkdir(struct stash_store *st, uint64_t parent,
-		      const char *name, uint32_t mode, uint32_t uid,
-		      uint32_t gid, struct stash_attr *out)
+int stash_store_mkdir(struct stash_store *st, uint64_t parent, const char *name,
+		      uint32_t mode, uint32_t uid, uint32_t gid,
+		      struct stash_attr *out)
 {
 	*out = (struct stash_attr){ .mode = S_IFDIR | (mode & 07777),
-				    .uid = uid, .gid = gid };
+				    .uid = uid,
+				    .gid = gid };
 	return create_node(st, parent, name, NULL, out);
 }
 
@@ -489,7 +490,8 @@ int stash_store_symlink(struct stash_store *st, uint64_t parent,
 		return -ENOENT;
 	if (len >= 4096)
 		return -ENAMETOOLONG;
-	*out = (struct stash_attr){ .mode = S_IFLNK | 0777, .uid = uid,
+	*out = (struct stash_attr){ .mode = S_IFLNK | 0777,
+				    .uid = uid,
 				    .gid = gid };
 	return create_node(st, parent, name, target, out);
 }
@@ -622,8 +624,7 @@ int stash_store_unlink(struct stash_store *st, uint64_t parent,
 	return remove_entry(st, parent, name, false);
 }
 
-int stash_store_rmdir(struct stash_store *st, uint64_t parent,
-		      const char *name)
+int stash_store_rmdir(struct stash_store *st, uint64_t parent, const char *name)
 {
 	if (!strcmp(name, "."))
 		return -EINVAL;
@@ -735,8 +736,8 @@ static int do_rename(struct stash_store *st, void *arg)
 		return ret;
 	parent.mtime = parent.ctime = now;
 	if (a->parent == a->newparent) {
-		parent.nlink = (uint32_t)((int)parent.nlink + dparent +
-					  dnewparent);
+		parent.nlink =
+			(uint32_t)((int)parent.nlink + dparent + dnewparent);
 		return stash_cat_setattr(st->cat, &parent);
 	}
 	parent.nlink = (uint32_t)((int)parent.nlink + dparent);
@@ -837,8 +838,8 @@ static int do_setattr(struct stash_store *st, void *arg)
 		o->atime = a->in->atime;
 	if (a->valid & STASH_SET_MTIME)
 		o->mtime = a->in->mtime;
-	o->ctime = (a->valid & STASH_SET_CTIME) ? a->in->ctime
-						 : stash_wall_ns();
+	o->ctime =
+		(a->valid & STASH_SET_CTIME) ? a->in->ctime : stash_wall_ns();
 	return stash_cat_setattr(st->cat, o);
 }
 
@@ -902,8 +903,8 @@ static int do_xattr(struct stash_store *st, void *arg)
 	if (ret)
 		return ret;
 	ret = a->remove ? stash_cat_removexattr(st->cat, a->ino, a->name)
-			: stash_cat_setxattr(st->cat, a->ino, a->name,
-					     a->value, a->len, a->flags);
+			: stash_cat_setxattr(st->cat, a->ino, a->name, a->value,
+					     a->len, a->flags);
 	if (ret)
 		return ret;
 	attr.ctime = stash_wall_ns();
@@ -928,9 +929,8 @@ static int check_xattr_name(const char *name)
 	return 0;
 }
 
-int stash_store_setxattr(struct stash_store *st, uint64_t ino,
-			 const char *name, const void *value, size_t len,
-			 int flags)
+int stash_store_setxattr(struct stash_store *st, uint64_t ino, const char *name,
+			 const void *value, size_t len, int flags)
 {
 	struct xattr_args a = { ino, name, value, len, flags, false };
 	int ret = check_xattr_name(name);
@@ -1071,24 +1071,22 @@ int stash_store_stats_json(struct stash_store *st, char **out)
 				(double)s.cat.chunk_stored_bytes);
 	cJSON_AddNumberToObject(root, "store_folder_bytes",
 				(double)s.store_bytes);
-	cJSON_AddNumberToObject(root, "dedup_ratio",
-				ratio(s.cat.logical_bytes,
-				      s.cat.chunk_raw_bytes));
-	cJSON_AddNumberToObject(root, "compression_ratio",
-				ratio(s.cat.chunk_raw_bytes,
-				      s.cat.chunk_stored_bytes));
+	cJSON_AddNumberToObject(
+		root, "dedup_ratio",
+		ratio(s.cat.logical_bytes, s.cat.chunk_raw_bytes));
+	cJSON_AddNumberToObject(
+		root, "compression_ratio",
+		ratio(s.cat.chunk_raw_bytes, s.cat.chunk_stored_bytes));
 	cJSON_AddNumberToObject(root, "files", (double)s.cat.files);
 	cJSON_AddNumberToObject(root, "inodes", (double)s.cat.inodes);
 	cJSON_AddNumberToObject(root, "chunks", (double)s.cat.chunks);
 	cJSON_AddNumberToObject(root, "packs", (double)s.cat.packs);
-	cJSON_AddNumberToObject(root, "dead_chunks",
-				(double)s.cat.dead_chunks);
+	cJSON_AddNumberToObject(root, "dead_chunks", (double)s.cat.dead_chunks);
 	cJSON_AddNumberToObject(root, "dead_bytes", (double)s.cat.dead_bytes);
-	cJSON_AddNumberToObject(root, "cache_hit_rate",
-				ratio(s.cache_hits,
-				      s.cache_hits + s.cache_misses));
-	cJSON_AddNumberToObject(root, "bytes_written",
-				(double)s.bytes_written);
+	cJSON_AddNumberToObject(
+		root, "cache_hit_rate",
+		ratio(s.cache_hits, s.cache_hits + s.cache_misses));
+	cJSON_AddNumberToObject(root, "bytes_written", (double)s.bytes_written);
 	cJSON_AddNumberToObject(root, "bytes_read", (double)s.bytes_read);
 	cJSON_AddNumberToObject(root, "chunks_written",
 				(double)s.chunks_written);

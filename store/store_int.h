@@ -54,7 +54,6 @@ struct stash_store {
 	pthread_mutex_t pending_lock; /* guards pending[] */
 	struct pending_chunk *pending[PENDING_BUCKETS];
 
-
 	pthread_t flusher;	      /* periodic pack sync + checkpoint */
 	pthread_mutex_t flusher_lock; /* guards flusher_stop, commits */
 	pthread_cond_t flusher_cond;
