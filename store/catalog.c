@@ -1120,8 +1120,7 @@ ssize_t stash_cat_list_chunks(struct stash_cat *cat, int64_t after,
 		c->refs = sqlite3_column_int64(s, 6);
 		c->uses = (uint64_t)sqlite3_column_int64(s, 7);
 		c->malformed = idlen != STASH_ID_LEN || off < 0 || len <= 0 ||
-			       len > UINT32_MAX || raw <= 0 ||
-			       raw > UINT32_MAX;
+			       len > UINT32_MAX || raw <= 0 || raw > UINT32_MAX;
 	}
 	if (n < max && rc != SQLITE_DONE)
 		ret = sql_err(cat, rc, "list chunks");

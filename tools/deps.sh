@@ -7,6 +7,8 @@ packages=(
 	build-essential cmake pkg-config
 	libfuse3-dev fuse3 libsqlite3-dev zlib1g-dev libzstd-dev libssl-dev
 	libcjson-dev libcmocka-dev
+	# static checks
+	clang-format cppcheck
 	# used by the tests and benchmarks
 	attr rsync psmisc util-linux procps time
 )

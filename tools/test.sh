@@ -21,6 +21,8 @@ if grep -rlE '#include *[<"]fuse' store; then
 	exit 1
 fi
 
+tools/lint.sh
+
 build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ctest --test-dir build --output-on-failure --timeout 900
 

@@ -1,0 +1,474 @@
+/*
+ * test_verify.c - unit tests for store/verify.c: a store made through the
+ * store API verifies clean, quick and full; then each kind of damage is
+ * made by hand and verify must find it and name the files it reaches, by
+ * path: a truncated pack, a missing pack (with an unlinked file still
+ * open), a flipped byte inside a sealed chunk (only --full sees it), and
+ * catalog rows changed with SQL through the catalog's VFS (wrong refs, a
+ * file size its map does not cover, a deleted chunk row).
+ *
+ * Each test works in its own mkdtemp directory under /tmp, removed after.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "crypto.h"
+#include "sqlvfs.h"
+#include "store.h"
+#include "verify.h"
+
+#define KiB 1024u
+
+/* Files made by setup, by name under /t. */
+enum { F_A, F_B, F_SPARSE, F_EMPTY, NFILES };
+
+struct ctx {
+	char root[64];			 /* mkdtemp directory */
+	char path[128];			 /* root/store */
+	char hex[2 * STASH_KEY_LEN + 1]; /* the key file's content */
+	struct stash_secret secret;
+	uint64_t ino[NFILES]; /* /t/a, /t/d/b, /t/sparse, /t/empty */
+	uint64_t t, d;	      /* /t and /t/d */
+	char *text;	      /* the last report, lines joined by "\n" */
+	size_t text_len;
+};
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static uint64_t mkfile(struct stash_store *st, uint64_t parent,
+		       const char *name)
+{
+	struct stash_attr a;
+
+	assert_int_equal(stash_store_mknod(st, parent, name, S_IFREG | 0644, 0,
+					   0, 0, &a),
+			 0);
+	return a.ino;
+}
+
+/* Write len random bytes to ino through the file API and close it. */
+static void fill(struct stash_store *st, uint64_t ino, size_t len)
+{
+	struct stash_file *f;
+	uint8_t *buf = malloc(len);
+
+	assert_non_null(buf);
+	assert_int_equal(stash_crypto_random(buf, len), 0);
+	assert_int_equal(stash_file_open(st, ino, &f), 0);
+	assert_int_equal(stash_file_write(st, f, buf, len, 0), (ssize_t)len);
+	assert_int_equal(stash_file_release(st, f), 0);
+	free(buf);
+}
+
+/*
+ * /t/sparse (1 MiB, never written), /t/empty, /t/a (700 KiB), /t/d/b
+ * (200 KiB) and /t/d/a2, a hard link to /t/a; written in that order, so
+ * the chunks of b come after those of a in the pack.
+ */
+static int setup(void **state)
+{
+	struct ctx *c = calloc(1, sizeof(*c));
+	struct stash_store *st = NULL;
+	struct stash_config cfg;
+	struct stash_attr a, size = { .size = 1024 * KiB };
+	uint8_t key[STASH_KEY_LEN];
+
+	if (!c)
+		return -1;
+	snprintf(c->root, sizeof(c->root), "/tmp/test_verify.XXXXXX");
+	if (!mkdtemp(c->root) || stash_crypto_random(key, sizeof(key)) < 0) {
+		free(c);
+		return -1;
+	}
+	stash_hex(key, sizeof(key), c->hex);
+	c->secret = (struct stash_secret){ c->hex, strlen(c->hex) };
+	snprintf(c->path, sizeof(c->path), "%s/store", c->root);
+	stash_config_defaults(&cfg);
+	if (stash_store_init(c->path, &cfg, &c->secret) != 0 ||
+	    stash_store_open(&st, c->path, &c->secret) != 0)
+		return -1;
+	assert_int_equal(
+		stash_store_mkdir(st, STASH_ROOT_INO, "t", 0755, 0, 0, &a), 0);
+	c->t = a.ino;
+	assert_int_equal(stash_store_mkdir(st, c->t, "d", 0755, 0, 0, &a), 0);
+	c->d = a.ino;
+	c->ino[F_SPARSE] = mkfile(st, c->t, "sparse");
+	assert_int_equal(stash_store_setattr(st, c->ino[F_SPARSE], &size,
+					     STASH_SET_SIZE, &a),
+			 0);
+	c->ino[F_EMPTY] = mkfile(st, c->t, "empty");
+	c->ino[F_A] = mkfile(st, c->t, "a");
+	fill(st, c->ino[F_A], 700 * KiB);
+	c->ino[F_B] = mkfile(st, c->d, "b");
+	fill(st, c->ino[F_B], 200 * KiB);
+	assert_int_equal(stash_store_link(st, c->ino[F_A], c->d, "a2", &a), 0);
+	assert_int_equal(stash_store_close(st), 0);
+	*state = c;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct ctx *c = *state;
+
+	nftw(c->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(c->text);
+	free(c);
+	return 0;
+}
+
+static void collect(void *arg, const char *line)
+{
+	struct ctx *c = arg;
+	size_t len = strlen(line);
+	char *p = realloc(c->text, c->text_len + len + 2);
+
+	assert_non_null(p);
+	memcpy(p + c->text_len, line, len);
+	p[c->text_len + len] = '\n';
+	p[c->text_len + len + 1] = '\0';
+	c->text = p;
+	c->text_len += len + 1;
+}
+
+/* Open the store, verify it into c->text and *res, close it. */
+static void verify_with(struct ctx *c, struct stash_store *st, unsigned flags,
+			struct stash_verify_result *res)
+{
+	free(c->text);
+	c->text = NULL;
+	c->text_len = 0;
+	assert_int_equal(stash_store_verify(st, flags, collect, c, res), 0);
+	print_message("%s", c->text);
+}
+
+static void verify(struct ctx *c, unsigned flags,
+		   struct stash_verify_result *res)
+{
+	struct stash_store *st;
+
+	assert_int_equal(stash_store_open(&st, c->path, &c->secret), 0);
+	verify_with(c, st, flags, res);
+	assert_int_equal(stash_store_close(st), 0);
+}
+
+static bool has(const struct ctx *c, const char *s)
+{
+	return c->text && strstr(c->text, s);
+}
+
+/* The last line of the report. */
+static const char *last_line(const struct ctx *c)
+{
+	const char *p;
+
+	assert_non_null(c->text);
+	assert_true(c->text_len >= 2);
+	for (p = c->text + c->text_len - 2; p > c->text && p[-1] != '\n'; p--)
+		;
+	return p;
+}
+
+/* A line of the report that starts with prefix must end in "ok ...". */
+static void expect_ok(const struct ctx *c, const char *prefix)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), "\n%s: ok", prefix);
+	if (!strstr(c->text, want) &&
+	    strncmp(c->text, want + 1, strlen(want + 1)))
+		fail_msg("no \"%s: ok\" in the report", prefix);
+}
+
+static void expect_clean(struct ctx *c, unsigned flags)
+{
+	struct stash_verify_result res;
+
+	verify(c, flags, &res);
+	assert_int_equal(res.problems, 0);
+	assert_string_equal(last_line(c), "clean\n");
+	expect_ok(c, "catalog");
+	expect_ok(c, "chunk refs");
+	expect_ok(c, "extents");
+	expect_ok(c, "file maps");
+	expect_ok(c, "chunk locations");
+}
+
+/* ---- the catalog, through the VFS (for the damage only SQL makes) ---- */
+
+static sqlite3 *cat_open(struct ctx *c)
+{
+	struct stash_config cfg;
+	struct stash_keys keys;
+	char path[256];
+	sqlite3 *db;
+
+	assert_int_equal(stash_config_load(c->path, &cfg), 0);
+	assert_int_equal(stash_config_unlock(&cfg, &c->secret, &keys), 0);
+	snprintf(path, sizeof(path), "%s/catalog.db", c->path);
+	assert_int_equal(stash_sqlvfs_open(&db, path, keys.catalog, 0), 0);
+	stash_keys_wipe(&keys);
+	return db;
+}
+
+static void cat_exec(sqlite3 *db, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void cat_exec(sqlite3 *db, const char *fmt, ...)
+{
+	char sql[512], *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg ? msg : "error");
+	assert_int_equal(sqlite3_changes(db) > 0, 1);
+}
+
+/* A chunk of file ino: the one at the lowest (or highest) offset in its
+ * pack. Workers append a file's chunks in any order. */
+struct where {
+	int64_t row; /* chunks.id */
+	uint8_t id[STASH_ID_LEN];
+	uint64_t pack, off;
+	uint32_t len;
+};
+
+static struct where chunk_of(struct ctx *c, uint64_t ino, bool last)
+{
+	sqlite3 *db = cat_open(c);
+	sqlite3_stmt *s;
+	struct where w;
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT c.id, c.hash, c.pack, c.off, c.len FROM extents e"
+		 " JOIN chunks c ON c.id = e.chunk WHERE e.ino = %llu"
+		 " ORDER BY c.off %s LIMIT 1",
+		 (unsigned long long)ino, last ? "DESC" : "ASC");
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	w.row = sqlite3_column_int64(s, 0);
+	assert_int_equal(sqlite3_column_bytes(s, 1), STASH_ID_LEN);
+	memcpy(w.id, sqlite3_column_blob(s, 1), STASH_ID_LEN);
+	w.pack = (uint64_t)sqlite3_column_int64(s, 2);
+	w.off = (uint64_t)sqlite3_column_int64(s, 3);
+	w.len = (uint32_t)sqlite3_column_int64(s, 4);
+	sqlite3_finalize(s);
+	assert_int_equal(stash_sqlvfs_close(db), 0);
+	return w;
+}
+
+static void pack_path(const struct ctx *c, uint64_t pack, char *out,
+		      size_t size)
+{
+	snprintf(out, size, "%s/packs/%02x/%016llx", c->path,
+		 (unsigned)(pack & 0xff), (unsigned long long)pack);
+}
+
+/* ---- tests ---- */
+
+static void test_clean(void **state)
+{
+	struct ctx *c = *state;
+	struct stash_verify_result res;
+
+	expect_clean(c, 0);
+	assert_true(has(c, "chunk contents: not checked"));
+	expect_clean(c, STASH_VERIFY_FULL);
+	expect_ok(c, "chunk contents");
+
+	verify(c, STASH_VERIFY_FULL, &res);
+	assert_int_equal(res.files, 3); /* a, b and sparse (holes or zeros) */
+	assert_true(res.chunks_in_use >= 4);
+	assert_int_equal(res.chunks_read, res.chunks_in_use);
+	assert_true(res.bytes_decoded >= 900 * KiB);
+	assert_true(res.bytes_read > 0);
+	assert_int_equal(res.damaged_files, 0);
+}
+
+/* A pack cut short inside the last chunk in it, one of b's: quick verify
+ * finds it and names b only (a's chunks lie before the cut). */
+static void test_truncated_pack(void **state)
+{
+	struct ctx *c = *state;
+	struct stash_verify_result res;
+	struct where w = chunk_of(c, c->ino[F_B], true);
+	char path[256];
+
+	pack_path(c, w.pack, path, sizeof(path));
+	assert_int_equal(truncate(path, (off_t)(w.off + w.len / 2)), 0);
+	verify(c, 0, &res);
+	assert_int_equal(res.missing_chunks, 1);
+	assert_int_equal(res.problems, 1);
+	assert_int_equal(res.damaged_files, 1);
+	assert_true(has(c, "\n  /t/d/b: "));
+	assert_false(has(c, "/t/a"));
+	assert_true(has(c, "before the chunk does"));
+	assert_string_equal(last_line(c), "damaged: 1 problem\n");
+}
+
+/* A byte flipped in the middle of a chunk of a: the chunk is where the
+ * catalog says, so only a full verify sees it; both names of a are
+ * reported, b is not. */
+static void test_flipped_byte(void **state)
+{
+	struct ctx *c = *state;
+	struct stash_verify_result res;
+	struct where w = chunk_of(c, c->ino[F_A], false);
+	char path[256];
+	uint8_t byte;
+	int fd;
+
+	pack_path(c, w.pack, path, sizeof(path));
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &byte, 1, (off_t)(w.off + w.len / 2)), 1);
+	byte ^= 0x10;
+	assert_int_equal(pwrite(fd, &byte, 1, (off_t)(w.off + w.len / 2)), 1);
+	close(fd);
+
+	expect_clean(c, 0);
+	verify(c, STASH_VERIFY_FULL, &res);
+	assert_int_equal(res.corrupt_chunks, 1);
+	assert_int_equal(res.missing_chunks, 0);
+	assert_int_equal(res.problems, 1);
+	assert_int_equal(res.damaged_files, 1);
+	assert_true(has(c, "\n  /t/a (inode "));
+	assert_true(has(c, "\n  /t/d/a2 (inode "));
+	assert_true(has(c, "does not authenticate"));
+	assert_false(has(c, "/t/d/b"));
+	assert_string_equal(last_line(c), "damaged: 1 problem\n");
+}
+
+/* A missing pack, and a file unlinked while open whose data was in it:
+ * the file has no name left, and verify says so. */
+static void test_missing_pack_unlinked(void **state)
+{
+	struct ctx *c = *state;
+	struct stash_verify_result res;
+	struct stash_store *st;
+	struct stash_file *f;
+	struct stash_attr a;
+	uint8_t buf[100 * KiB];
+	char path[256];
+	uint64_t ino;
+
+	assert_int_equal(stash_store_open(&st, c->path, &c->secret), 0);
+	ino = mkfile(st, c->t, "u");
+	assert_int_equal(stash_crypto_random(buf, sizeof(buf)), 0);
+	assert_int_equal(stash_file_open(st, ino, &f), 0);
+	assert_int_equal(stash_file_write(st, f, buf, sizeof(buf), 0),
+			 (ssize_t)sizeof(buf));
+	assert_int_equal(stash_file_flush(st, f), 0);
+	assert_int_equal(stash_store_unlink(st, c->t, "u"), 0);
+	assert_int_equal(stash_store_getattr(st, ino, &a), 0);
+	assert_int_equal(a.nlink, 0);
+
+	/* This session writes a new pack: the one file in it is u. */
+	pack_path(c, 2, path, sizeof(path));
+	assert_int_equal(unlink(path), 0);
+	verify_with(c, st, 0, &res);
+	assert_true(res.missing_chunks >= 1);
+	assert_int_equal(res.damaged_files, 1);
+	assert_true(has(c, "the pack file is missing"));
+	assert_true(has(c, "unlinked"));
+	assert_false(has(c, "/t/"));
+	assert_int_equal(stash_file_release(st, f), 0);
+	stash_store_close(st);
+
+	/* Released, the unlinked file is gone and so is the damage. */
+	expect_clean(c, STASH_VERIFY_FULL);
+}
+
+/* refs of one of b's chunks raised by one: refs check, short id. */
+static void test_wrong_refs(void **state)
+{
+	struct ctx *c = *state;
+	struct stash_verify_result res;
+	struct where w = chunk_of(c, c->ino[F_B], false);
+	char hex[2 * STASH_ID_LEN + 1], want[128];
+	sqlite3 *db = cat_open(c);
+
+	cat_exec(db, "UPDATE chunks SET refs = refs + 1 WHERE id = %lld",
+		 (long long)w.row);
+	assert_int_equal(stash_sqlvfs_close(db), 0);
+	verify(c, 0, &res);
+	assert_int_equal(res.ref_mismatches, 1);
+	assert_int_equal(res.problems, 1);
+	stash_hex(w.id, 8, hex);
+	snprintf(want, sizeof(want), "%s (refs 2, 1 extent)", hex);
+	assert_true(has(c, want));
+	assert_string_equal(last_line(c), "damaged: 1 problem\n");
+}
+
+/* b's size one byte larger than its map: the map check names b. */
+static void test_size_not_covered(void **state)
+{
+	struct ctx *c = *state;
+	struct stash_verify_result res;
+	sqlite3 *db = cat_open(c);
+
+	cat_exec(db, "UPDATE inodes SET size = size + 1 WHERE ino = %llu",
+		 (unsigned long long)c->ino[F_B]);
+	assert_int_equal(stash_sqlvfs_close(db), 0);
+	verify(c, 0, &res);
+	assert_int_equal(res.bad_maps, 1);
+	assert_int_equal(res.problems, 1);
+	assert_true(has(c, "\n  /t/d/b: its file map is broken: its extents"
+			   " cover 204800 bytes but its size is 204801"));
+}
+
+/* A chunk row of a deleted: its extent dangles (and a's map names it). */
+static void test_dangling_extent(void **state)
+{
+	struct ctx *c = *state;
+	struct stash_verify_result res;
+	struct where w = chunk_of(c, c->ino[F_A], true);
+	sqlite3 *db = cat_open(c);
+
+	cat_exec(db, "DELETE FROM chunks WHERE id = %lld", (long long)w.row);
+	assert_int_equal(stash_sqlvfs_close(db), 0);
+	verify(c, STASH_VERIFY_FULL, &res);
+	assert_int_equal(res.dangling_extents, 1);
+	assert_int_equal(res.ref_mismatches, 0);
+	assert_int_equal(res.problems, 1);
+	assert_true(has(c, "which does not exist"));
+	assert_true(has(c, "\n  /t/a (inode "));
+	assert_true(has(c, "\n  /t/d/a2 (inode "));
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_clean),		 T(test_truncated_pack),
+		T(test_flipped_byte),	 T(test_missing_pack_unlinked),
+		T(test_wrong_refs),	 T(test_size_not_covered),
+		T(test_dangling_extent),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
