@@ -1097,8 +1097,12 @@ static void test_dedup(void **state)
 	write_all(c, f, data, len, len); /* b = data twice */
 	assert_int_equal(stash_file_release(c->st, f), 0);
 	assert_int_equal(stash_store_stats(c->st, &s1), 0);
-	/* the seam of the two copies may make a new chunk or two */
-	assert_true(s1.chunks_written <= 6);
+	/*
+	 * The seam of the two copies makes a few new chunks until the cuts
+	 * fall in step again; how many depends on the store's random gear
+	 * table, so the bound is the one used for case c above.
+	 */
+	assert_true(s1.chunks_written <= n / 4);
 	assert_int_equal(s1.cat.chunks, s3.cat.chunks + s1.chunks_written);
 	free(data);
 }
