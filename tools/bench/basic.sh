@@ -393,5 +393,5 @@ one "peak RSS read random"  KiB   random.rssr   %.0f
 one "peak RSS read text"    KiB   text.rssr     %.0f
 echo
 echo "inputs: urandom generator $GEN_RAND MB/s (once, into a file); source file feeding dd (warm): random $FEED_RAND MB/s, text $FEED_TEXT MB/s; text built in ${GEN_TEXT_S}s ($pass passes)"
-echo "notes: warm = read again at once (plain: page cache; stashfs opens without keep_cache, so warm is the daemon's cache plus the page-cached packs); CPU read is per GiB over cold+warm; stored = store folder growth after umount"
+echo "notes: warm = read again at once (plain: page cache; stashfs: the kernel page cache too, kept across opens with keep_cache); CPU read is per GiB over cold+warm; stored = store folder growth after umount"
 echo "run time ${WALL%.*} s"
