@@ -198,7 +198,8 @@ static int prompt_passphrase(const char *prompt, char *buf, size_t size,
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 		quiet.c_lflag |= ICANON;
-		restore = tcsetattr(fileno(tty), TCSAFLUSH, &quiet) == 0;
+		/* TCSADRAIN, not FLUSH: keep what was typed ahead. */
+		restore = tcsetattr(fileno(tty), TCSADRAIN, &quiet) == 0;
 	}
 	if (!fgets(buf, (int)size, tty))
 		ret = -EIO;
