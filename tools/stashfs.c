@@ -605,6 +605,7 @@ static int cmd_mount(int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: %s\n", mount_usage);
+			fuse_opt_free_args(&args);
 			return 0;
 		default:
 			die_usage(mount_usage);
