@@ -16,6 +16,12 @@ mkdir -p "$MNT/files/d/e"
 ln -s ../a.txt "$MNT/files/d/link"
 ln "$MNT/files/a.txt" "$MNT/files/hard"
 setfattr -n user.color -v blue "$MNT/files/a.txt"
+setfattr -n user.gone -v soon "$MNT/files/a.txt"
+[ "$(getfattr --absolute-names -d "$MNT/files/a.txt" | grep -c '^user\.')" = 2 ] ||
+	fail "listxattr"
+setfattr -x user.gone "$MNT/files/a.txt"
+must_fail getfattr -n user.gone "$MNT/files/a.txt" 2>/dev/null
+must_fail setfattr -n system.posix_acl_access -v x "$MNT/files/a.txt" 2>/dev/null
 chmod 640 "$MNT/files/a.txt"
 touch -d '2001-02-03 04:05:06' "$MNT/files/a.txt"
 printf 'x%.0s' $(seq 1 5000) >"$MNT/files/b.txt"
@@ -31,6 +37,8 @@ stash_remount
 [ "$(stat -c %h "$MNT/files/a.txt")" = 2 ] || fail "link count"
 [ "$(stat -c %i "$MNT/files/a.txt")" = "$(stat -c %i "$MNT/files/hard")" ] || fail "hard link inode"
 [ "$(getfattr --only-values -n user.color "$MNT/files/a.txt")" = blue ] || fail "xattr"
+[ "$(getfattr --absolute-names -d "$MNT/files/a.txt" | grep -c '^user\.')" = 1 ] ||
+	fail "removed xattr is back"
 [ "$(stat -c %a "$MNT/files/a.txt")" = 640 ] || fail "mode"
 [ "$(stat -c %Y "$MNT/files/a.txt")" = "$(date -d '2001-02-03 04:05:06' +%s)" ] || fail "mtime"
 [ "$(stat -c %s "$MNT/files/d/e/b.txt")" = 5000 ] || fail "size after rename"
