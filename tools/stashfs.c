@@ -286,6 +286,19 @@ static int get_secret(const struct stash_config *cfg,
 	return 0;
 }
 
+/* --key-file F and --passphrase-file F, as every command but init takes
+ * them ('k' and 'P' in the option tables). True if c was one of them. */
+static bool secret_option(int c, struct secret_opts *so)
+{
+	if (c == 'k')
+		so->key_file = optarg;
+	else if (c == 'P')
+		so->passphrase_file = optarg;
+	else
+		return false;
+	return true;
+}
+
 /* ---- init ---- */
 
 static const char init_usage[] =
@@ -586,6 +599,8 @@ static int cmd_mount(int argc, char **argv)
 	mallopt(M_ARENA_MAX, 2);
 	fuse_opt_add_arg(&args, "stashfs");
 	while ((c = getopt_long(argc, argv, "fdo:h", opts, NULL)) != -1) {
+		if (secret_option(c, &so))
+			continue;
 		switch (c) {
 		case 'f':
 			foreground = true;
@@ -596,12 +611,6 @@ static int cmd_mount(int argc, char **argv)
 		case 'o':
 			fuse_opt_add_arg(&args, "-o");
 			fuse_opt_add_arg(&args, optarg);
-			break;
-		case 'k':
-			so.key_file = optarg;
-			break;
-		case 'P':
-			so.passphrase_file = optarg;
 			break;
 		case 'h':
 			printf("usage: %s\n", mount_usage);
@@ -866,15 +875,11 @@ static int cmd_stats(int argc, char **argv)
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (secret_option(c, &so))
+			continue;
 		switch (c) {
 		case 'j':
 			as_json = true;
-			break;
-		case 'k':
-			so.key_file = optarg;
-			break;
-		case 'P':
-			so.passphrase_file = optarg;
 			break;
 		case 'h':
 			printf("usage: %s\n", stats_usage);
@@ -956,13 +961,9 @@ static int cmd_passwd(int argc, char **argv)
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (secret_option(c, &so))
+			continue;
 		switch (c) {
-		case 'k':
-			so.key_file = optarg;
-			break;
-		case 'P':
-			so.passphrase_file = optarg;
-			break;
 		case 'N':
 			new_file = optarg;
 			break;
@@ -1034,15 +1035,11 @@ static int cmd_verify(int argc, char **argv)
 	int c, ret, err;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (secret_option(c, &so))
+			continue;
 		switch (c) {
 		case 'f':
 			flags |= STASH_VERIFY_FULL;
-			break;
-		case 'k':
-			so.key_file = optarg;
-			break;
-		case 'P':
-			so.passphrase_file = optarg;
 			break;
 		case 'h':
 			printf("usage: %s\n", verify_usage);
