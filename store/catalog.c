@@ -201,6 +201,17 @@ static int exec_stmt(struct stash_cat *cat, sqlite3_stmt *s, const char *what)
 	return 0;
 }
 
+/* Step a statement that must change a row; none when it changed none. */
+static int exec_change(struct stash_cat *cat, sqlite3_stmt *s, const char *what,
+		       int none)
+{
+	int ret = exec_stmt(cat, s, what);
+
+	if (!ret && sqlite3_changes(cat->db) == 0)
+		ret = none;
+	return ret;
+}
+
 static int exec_sql(struct stash_cat *cat, const char *sql)
 {
 	char *msg = NULL;
@@ -515,7 +526,6 @@ static int dirent_op(struct stash_cat *cat, enum stmt_id id, uint64_t parent,
 		     const char *name, uint64_t ino, const char *what)
 {
 	sqlite3_stmt *s = stmt(cat, id);
-	int ret;
 
 	if (!s)
 		return -EIO;
@@ -523,10 +533,7 @@ static int dirent_op(struct stash_cat *cat, enum stmt_id id, uint64_t parent,
 	bind_name(s, 2, name);
 	if (id != ST_DEL_DIRENT)
 		sqlite3_bind_int64(s, 3, (int64_t)ino);
-	ret = exec_stmt(cat, s, what);
-	if (!ret && sqlite3_changes(cat->db) == 0)
-		ret = -ENOENT;
-	return ret;
+	return exec_change(cat, s, what, -ENOENT);
 }
 
 int stash_cat_add_dirent(struct stash_cat *cat, uint64_t parent,
@@ -552,7 +559,6 @@ int stash_cat_move_dirent(struct stash_cat *cat, uint64_t parent,
 			  const char *newname)
 {
 	sqlite3_stmt *s = stmt(cat, ST_MOVE_DIRENT);
-	int ret;
 
 	if (!s)
 		return -EIO;
@@ -560,10 +566,7 @@ int stash_cat_move_dirent(struct stash_cat *cat, uint64_t parent,
 	bind_name(s, 2, name);
 	sqlite3_bind_int64(s, 3, (int64_t)newparent);
 	bind_name(s, 4, newname);
-	ret = exec_stmt(cat, s, "move entry");
-	if (!ret && sqlite3_changes(cat->db) == 0)
-		ret = -ENOENT;
-	return ret;
+	return exec_change(cat, s, "move entry", -ENOENT);
 }
 
 int stash_cat_dir_is_empty(struct stash_cat *cat, uint64_t ino)
@@ -644,7 +647,6 @@ int stash_cat_setxattr(struct stash_cat *cat, uint64_t ino, const char *name,
 			  : flags & XATTR_REPLACE ? ST_UPDATE_XATTR
 						  : ST_UPSERT_XATTR;
 	sqlite3_stmt *s = stmt(cat, id);
-	int ret;
 
 	if (!s)
 		return -EIO;
@@ -652,12 +654,9 @@ int stash_cat_setxattr(struct stash_cat *cat, uint64_t ino, const char *name,
 	bind_name(s, 2, name);
 	/* An empty value is still a value: bind a zero-length blob. */
 	sqlite3_bind_blob(s, 3, len ? value : "", (int)len, SQLITE_STATIC);
-	ret = exec_stmt(cat, s, "set xattr");
-	if (ret == -EEXIST)
-		return -EEXIST;
-	if (!ret && id == ST_UPDATE_XATTR && sqlite3_changes(cat->db) == 0)
-		return -ENODATA;
-	return ret;
+	if (id == ST_UPDATE_XATTR)
+		return exec_change(cat, s, "set xattr", -ENODATA);
+	return exec_stmt(cat, s, "set xattr");
 }
 
 ssize_t stash_cat_getxattr(struct stash_cat *cat, uint64_t ino,
@@ -726,16 +725,12 @@ ssize_t stash_cat_listxattr(struct stash_cat *cat, uint64_t ino, char *buf,
 int stash_cat_removexattr(struct stash_cat *cat, uint64_t ino, const char *name)
 {
 	sqlite3_stmt *s = stmt(cat, ST_REMOVEXATTR);
-	int ret;
 
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, (int64_t)ino);
 	bind_name(s, 2, name);
-	ret = exec_stmt(cat, s, "remove xattr");
-	if (!ret && sqlite3_changes(cat->db) == 0)
-		ret = -ENODATA;
-	return ret;
+	return exec_change(cat, s, "remove xattr", -ENODATA);
 }
 
 int stash_cat_load_extents(struct stash_cat *cat, uint64_t ino,

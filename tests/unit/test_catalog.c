@@ -9,7 +9,6 @@
  * catalog only records.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -27,6 +26,7 @@
 #include "catalog.h"
 #include "crypto.h"
 #include "sqlvfs.h"
+#include "testutil.h"
 
 struct ctx {
 	char dir[64]; /* mkdtemp directory */
@@ -34,15 +34,6 @@ struct ctx {
 	uint8_t key[STASH_KEY_LEN];
 	struct stash_cat *cat; /* open catalog, closed by teardown */
 };
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -58,7 +49,7 @@ static int setup(void **state)
 	}
 	snprintf(c->db, sizeof(c->db), "%s/catalog.db", c->dir);
 	if (stash_cat_open(&c->cat, c->db, c->key, 1) != 0) {
-		nftw(c->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		test_rmtree(c->dir);
 		free(c);
 		return -1;
 	}
@@ -72,7 +63,7 @@ static int teardown(void **state)
 
 	if (c->cat)
 		stash_cat_close(c->cat);
-	nftw(c->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(c->dir);
 	free(c);
 	return 0;
 }

@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +25,7 @@
 #include "codec.h"
 #include "config.h"
 #include "crypto.h"
+#include "testutil.h"
 
 #define SMALL_N 1024 /* scrypt cost for tests: fast, still scrypt */
 
@@ -35,15 +35,6 @@ struct ctx {
 	char hexkey[2 * STASH_KEY_LEN + 1]; /* a key file, as hex */
 	uint8_t rawkey[STASH_KEY_LEN];	    /* the same key, raw */
 };
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -67,7 +58,7 @@ static int teardown(void **state)
 {
 	struct ctx *c = *state;
 
-	nftw(c->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(c->dir);
 	free(c);
 	return 0;
 }

@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +28,7 @@
 #include "codec.h"
 #include "crypto.h"
 #include "packs.h"
+#include "testutil.h"
 
 #define HDR_LEN 24
 #define ENTRY_LEN 48
@@ -53,15 +53,6 @@ struct entries {
 	size_t n, cap;
 };
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int setup(void **state)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
@@ -83,7 +74,7 @@ static int teardown(void **state)
 {
 	struct ctx *c = *state;
 
-	nftw(c->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(c->root);
 	free(c);
 	return 0;
 }

@@ -16,7 +16,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -39,6 +38,7 @@
 #include "codec.h"
 #include "crypto.h"
 #include "store.h"
+#include "testutil.h"
 
 /*
  * Under AddressSanitizer an allocation too large to make is an error that
@@ -63,15 +63,6 @@ struct ctx {
 	uint64_t dir;		/* an empty directory to work in */
 };
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int setup(void **state)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
@@ -94,7 +85,7 @@ static int setup(void **state)
 	    stash_store_open(&c->st, c->path, &c->secret) != 0 ||
 	    stash_store_mkdir(c->st, STASH_ROOT_INO, "t", 0755, 0, 0, &a)) {
 		stash_store_close(c->st);
-		nftw(c->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		test_rmtree(c->root);
 		free(c);
 		return -1;
 	}
@@ -109,7 +100,7 @@ static int teardown(void **state)
 
 	if (c->st)
 		stash_store_close(c->st);
-	nftw(c->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(c->root);
 	free(c);
 	return 0;
 }

@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -29,6 +28,7 @@
 #include "sqlvfs.h"
 #include "store.h"
 #include "verify.h"
+#include "testutil.h"
 
 #define KiB 1024u
 
@@ -45,15 +45,6 @@ struct ctx {
 	char *text;	      /* the last report, lines joined by "\n" */
 	size_t text_len;
 };
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static uint64_t mkfile(struct stash_store *st, uint64_t parent,
 		       const char *name)
@@ -131,7 +122,7 @@ static int teardown(void **state)
 {
 	struct ctx *c = *state;
 
-	nftw(c->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(c->root);
 	free(c->text);
 	free(c);
 	return 0;
