@@ -21,7 +21,35 @@
 #include "util.h"
 
 #define STASH_ROOT_INO 1
-#define STASH_CAT_SCHEMA_VERSION 1
+#define STASH_CAT_SCHEMA_VERSION 2
+
+/*
+ * Inode numbers. A live inode's number is its inodes row, always below
+ * 2^40. The copy of inode i in snapshot s is numbered (s << 40) | i, so
+ * numbers are stable across mounts and never collide with live ones or
+ * with another snapshot's. Every function below that reads an inode
+ * (getattr, lookup, readdir, readlink, xattrs, file maps) takes either
+ * kind; functions that change rows take live numbers only.
+ * Numbers with bit 62 or 63 set are never the catalog's (fs/ uses them
+ * for virtual files).
+ */
+#define STASH_SNAP_SHIFT 40
+#define STASH_SNAP_MAX ((UINT64_C(1) << 22) - 1) /* highest snapshot id */
+
+static inline uint64_t stash_ino_snap(uint64_t ino)
+{
+	return ino >> STASH_SNAP_SHIFT;
+}
+
+static inline uint64_t stash_ino_base(uint64_t ino)
+{
+	return ino & ((UINT64_C(1) << STASH_SNAP_SHIFT) - 1);
+}
+
+static inline uint64_t stash_ino_make(uint64_t snap, uint64_t ino)
+{
+	return snap << STASH_SNAP_SHIFT | ino;
+}
 
 struct stash_cat;
 
@@ -145,6 +173,40 @@ int stash_cat_replace_extents(struct stash_cat *cat, uint64_t ino,
 /* Where a chunk lives, if the catalog knows it. -ENOENT if not. */
 int stash_cat_find_chunk(struct stash_cat *cat, const uint8_t id[STASH_ID_LEN],
 			 struct stash_chunk_loc *loc);
+
+/*
+ * Snapshots: a frozen copy of every inode, entry, xattr and file-map row
+ * reachable in the live tree. A snapshot shares chunks with the live tree
+ * and other snapshots: chunks.refs counts file-map rows of the live tree
+ * and of every snapshot. Ids come from AUTOINCREMENT, never reused.
+ */
+struct stash_cat_snap {
+	uint64_t id;		       /* 1..STASH_SNAP_MAX */
+	char name[STASH_NAME_MAX + 1]; /* a file name */
+	int64_t created;	       /* ns since the epoch */
+};
+
+/* Take a snapshot of the live tree named name at time created (ns): its
+ * root directory's mtime is set to created. -EEXIST: name is taken;
+ * -ENOSPC: no snapshot id left. *out gets the new snapshot. */
+int stash_cat_snap_create(struct stash_cat *cat, const char *name,
+			  int64_t created, struct stash_cat_snap *out);
+/* Drop snapshot id with all its rows, unreferencing its chunks. */
+int stash_cat_snap_delete(struct stash_cat *cat, uint64_t id);
+/* -EEXIST if newname is taken, -ENOENT if id is unknown. */
+int stash_cat_snap_rename(struct stash_cat *cat, uint64_t id,
+			  const char *newname);
+/* By name; -ENOENT if none. */
+int stash_cat_snap_find(struct stash_cat *cat, const char *name,
+			struct stash_cat_snap *out);
+/* By id; -ENOENT if none. */
+int stash_cat_snap_get(struct stash_cat *cat, uint64_t id,
+		       struct stash_cat_snap *out);
+/* Call fn for each snapshot with id > after, oldest first; a non-zero
+ * return from fn stops the listing and is returned. */
+int stash_cat_snap_list(struct stash_cat *cat, uint64_t after,
+			int (*fn)(void *arg, const struct stash_cat_snap *s),
+			void *arg);
 
 /* Inodes no directory entry points at any more (left by a crash). */
 int stash_cat_purge_orphans(struct stash_cat *cat);

@@ -121,6 +121,35 @@ int stash_store_stats(struct stash_store *st, struct stash_store_stats *out);
 /* The figures as a JSON document (malloc'd; the caller frees it). */
 int stash_store_stats_json(struct stash_store *st, char **out);
 
+/*
+ * Snapshots (store/snapshot.c). A snapshot holds the live tree as of its
+ * last commit: bytes an open file has not flushed are not in it. Its
+ * tree is read through the calls above and the file calls below with its
+ * inode numbers, starting at root; every change to it fails with -EROFS.
+ * Names are file names: -EINVAL for "", ".", "..", a '/' or more than
+ * STASH_NAME_MAX bytes; -EEXIST for a name taken; -ENOENT for none.
+ */
+struct stash_snapshot {
+	uint64_t id;		       /* never reused */
+	char name[STASH_NAME_MAX + 1]; /* unique */
+	int64_t created;	       /* ns since the epoch */
+	uint64_t root;		       /* inode number of its root directory */
+};
+typedef int (*stash_snap_fn)(void *arg, const struct stash_snapshot *s);
+
+/* Take a snapshot now; durable when it returns. */
+int stash_snap_create(struct stash_store *st, const char *name,
+		      struct stash_snapshot *out);
+int stash_snap_delete(struct stash_store *st, const char *name);
+int stash_snap_rename(struct stash_store *st, const char *name,
+		      const char *newname);
+int stash_snap_find(struct stash_store *st, const char *name,
+		    struct stash_snapshot *out);
+/* Each snapshot with id > after, oldest first; a non-zero return from fn
+ * stops the listing and is returned. */
+int stash_snap_list(struct stash_store *st, uint64_t after, stash_snap_fn fn,
+		    void *arg);
+
 /* Verify the catalog's integrity (PRAGMA integrity_check). */
 int stash_store_check(struct stash_store *st);
 

@@ -6,11 +6,11 @@ set -eu
 packages=(
 	build-essential cmake pkg-config
 	libfuse3-dev fuse3 libsqlite3-dev zlib1g-dev libzstd-dev libssl-dev
-	libcjson-dev libcmocka-dev
+	libcjson-dev libcmocka-dev libarchive-dev
 	# static checks
 	clang-format cppcheck
 	# used by the tests and benchmarks
-	attr rsync psmisc util-linux procps time
+	attr rsync psmisc util-linux procps time zstd
 )
 
 missing=()
