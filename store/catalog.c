@@ -971,8 +971,8 @@ sqlite3 *stash_cat_db(struct stash_cat *cat)
 	return cat->db;
 }
 
-int stash_cat_prepare(struct stash_cat *cat, const char *sql,
-		      sqlite3_stmt **s, const char *what)
+int stash_cat_prepare(struct stash_cat *cat, const char *sql, sqlite3_stmt **s,
+		      const char *what)
 {
 	int rc = sqlite3_prepare_v2(cat->db, sql, -1, s, NULL);
 

@@ -16,7 +16,8 @@ int stash_cat_integrity(struct stash_cat *cat,
 	sqlite3_stmt *s;
 	int rc, ret, ok = 0, msgs = 0;
 
-	ret = stash_cat_prepare(cat, "PRAGMA integrity_check", &s, "integrity check");
+	ret = stash_cat_prepare(cat, "PRAGMA integrity_check", &s,
+				"integrity check");
 	if (ret)
 		return ret;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -48,14 +49,14 @@ int stash_cat_scan_extents(struct stash_cat *cat,
 
 	/* (ino, off) is the primary key: no sort, one pass. */
 	ret = stash_cat_prepare(cat,
-		      "SELECT e.ino, e.off, e.len, e.chunk,"
-		      " c.id IS NOT NULL, c.raw_len,"
-		      " i.ino IS NOT NULL, i.mode, i.size"
-		      " FROM extents e"
-		      " LEFT JOIN chunks c ON c.id = e.chunk"
-		      " LEFT JOIN inodes i ON i.ino = e.ino"
-		      " ORDER BY e.ino, e.off",
-		      &s, "scan extents");
+				"SELECT e.ino, e.off, e.len, e.chunk,"
+				" c.id IS NOT NULL, c.raw_len,"
+				" i.ino IS NOT NULL, i.mode, i.size"
+				" FROM extents e"
+				" LEFT JOIN chunks c ON c.id = e.chunk"
+				" LEFT JOIN inodes i ON i.ino = e.ino"
+				" ORDER BY e.ino, e.off",
+				&s, "scan extents");
 	if (ret)
 		return ret;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -89,11 +90,11 @@ int stash_cat_unmapped_files(struct stash_cat *cat,
 	int rc, ret;
 
 	ret = stash_cat_prepare(cat,
-		      "SELECT ino, size FROM inodes i"
-		      " WHERE (mode & 61440) = 32768 AND size != 0"
-		      " AND NOT EXISTS (SELECT 1 FROM extents e"
-		      " WHERE e.ino = i.ino) ORDER BY ino",
-		      &s, "find unmapped files");
+				"SELECT ino, size FROM inodes i"
+				" WHERE (mode & 61440) = 32768 AND size != 0"
+				" AND NOT EXISTS (SELECT 1 FROM extents e"
+				" WHERE e.ino = i.ino) ORDER BY ino",
+				&s, "find unmapped files");
 	if (ret)
 		return ret;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -119,12 +120,13 @@ ssize_t stash_cat_list_chunks(struct stash_cat *cat, int64_t after,
 		return 0;
 	/* Row order: the order chunks were first stored, so roughly the
 	 * order of the packs and of the bytes in each. */
-	ret = stash_cat_prepare(cat,
-		      "SELECT c.id, c.hash, c.pack, c.off, c.len, c.raw_len,"
-		      " c.refs, (SELECT count(*) FROM extents e"
-		      " WHERE e.chunk = c.id)"
-		      " FROM chunks c WHERE c.id > ?1 ORDER BY c.id LIMIT ?2",
-		      &s, "list chunks");
+	ret = stash_cat_prepare(
+		cat,
+		"SELECT c.id, c.hash, c.pack, c.off, c.len, c.raw_len,"
+		" c.refs, (SELECT count(*) FROM extents e"
+		" WHERE e.chunk = c.id)"
+		" FROM chunks c WHERE c.id > ?1 ORDER BY c.id LIMIT ?2",
+		&s, "list chunks");
 	if (ret)
 		return ret;
 	sqlite3_bind_int64(s, 1, after);
@@ -164,10 +166,11 @@ int stash_cat_chunk_users(struct stash_cat *cat, int64_t chunk,
 	sqlite3_stmt *s;
 	int rc, ret;
 
-	ret = stash_cat_prepare(cat,
-		      "SELECT ino, off, len FROM extents WHERE chunk = ?1"
-		      " ORDER BY ino, off",
-		      &s, "find chunk users");
+	ret = stash_cat_prepare(
+		cat,
+		"SELECT ino, off, len FROM extents WHERE chunk = ?1"
+		" ORDER BY ino, off",
+		&s, "find chunk users");
 	if (ret)
 		return ret;
 	sqlite3_bind_int64(s, 1, chunk);
@@ -192,10 +195,11 @@ int stash_cat_names_of(struct stash_cat *cat, uint64_t ino,
 	sqlite3_stmt *s;
 	int rc, ret;
 
-	ret = stash_cat_prepare(cat,
-		      "SELECT parent, name FROM dirents WHERE ino = ?1"
-		      " ORDER BY id",
-		      &s, "find names");
+	ret = stash_cat_prepare(
+		cat,
+		"SELECT parent, name FROM dirents WHERE ino = ?1"
+		" ORDER BY id",
+		&s, "find names");
 	if (ret)
 		return ret;
 	sqlite3_bind_int64(s, 1, (int64_t)ino);

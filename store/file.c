@@ -1107,6 +1107,8 @@ ssize_t stash_file_write(struct stash_store *st, struct stash_file *f,
 	uint64_t pos = off, end = off + size;
 	int ret = 0;
 
+	if (stash_ino_snap(f->ino))
+		return -EROFS; /* snapshots are read-only */
 	if (size == 0)
 		return 0;
 	if (end < off || end > (uint64_t)INT64_MAX)
