@@ -11,11 +11,13 @@
 #include "fs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
+#include "backups.h"
 #include "util.h"
 
 #define ATTR_TIMEOUT 1.0
@@ -100,10 +102,29 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 }
 
+/* Attributes of any inode: the catalog's or a virtual one. */
+static int get_attr(struct stash_store *st, fuse_ino_t ino,
+		    struct stash_attr *a)
+{
+	if (ino == FS_INO_BACKUPS)
+		return backups_getattr(st, a);
+	return stash_store_getattr(st, ino, a);
+}
+
+static int lookup(struct stash_store *st, fuse_ino_t parent, const char *name,
+		  struct stash_attr *a)
+{
+	if (parent == FUSE_ROOT_ID && !strcmp(name, BACKUPS_NAME))
+		return backups_getattr(st, a);
+	if (parent == FS_INO_BACKUPS)
+		return backups_lookup(st, name, a);
+	return stash_store_lookup(st, parent, name, a);
+}
+
 static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct stash_attr a;
-	int ret = stash_store_lookup(store_of(req), parent, name, &a);
+	int ret = lookup(store_of(req), parent, name, &a);
 
 	if (ret == -ENOENT) {
 		/* A negative entry, cached like a positive one. */
@@ -135,7 +156,7 @@ static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino,
 {
 	struct stash_attr a;
 	struct stat st;
-	int ret = stash_store_getattr(store_of(req), ino, &a);
+	int ret = get_attr(store_of(req), ino, &a);
 
 	(void)fi;
 	if (ret) {
@@ -236,8 +257,10 @@ static void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct stash_attr a;
-	int ret = stash_store_mkdir(store_of(req), parent, name, mode, ctx->uid,
-				    ctx->gid, &a);
+	int ret = parent == FS_INO_BACKUPS
+			  ? backups_mkdir(store_of(req), name, &a)
+			  : stash_store_mkdir(store_of(req), parent, name, mode,
+					      ctx->uid, ctx->gid, &a);
 
 	reply_entry(req, ret, &a);
 }
@@ -270,8 +293,11 @@ static void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(
-		req, user_err(stash_store_rmdir(store_of(req), parent, name)));
+	int ret = parent == FS_INO_BACKUPS
+			  ? backups_rmdir(store_of(req), name)
+			  : stash_store_rmdir(store_of(req), parent, name);
+
+	fuse_reply_err(req, user_err(ret));
 }
 
 static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -279,6 +305,7 @@ static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 unsigned int flags)
 {
 	unsigned sflags = 0;
+	int ret;
 
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
 		fuse_reply_err(req, EINVAL);
@@ -288,17 +315,27 @@ static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		sflags |= STASH_RENAME_NOREPLACE;
 	if (flags & RENAME_EXCHANGE)
 		sflags |= STASH_RENAME_EXCHANGE;
-	fuse_reply_err(
-		req, user_err(stash_store_rename(store_of(req), parent, name,
-						 newparent, newname, sflags)));
+	/* Other moves into or out of .backups meet the store's EROFS. */
+	if (parent == FS_INO_BACKUPS && newparent == FS_INO_BACKUPS)
+		ret = backups_rename(store_of(req), name, newname, sflags);
+	else
+		ret = stash_store_rename(store_of(req), parent, name, newparent,
+					 newname, sflags);
+	fuse_reply_err(req, user_err(ret));
 }
 
 static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct stash_file *f;
-	int ret = stash_file_open(store_of(req), ino, &f);
+	int ret;
 
+	if (stash_ino_snap(ino) &&
+	    ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))) {
+		fuse_reply_err(req, EROFS); /* a snapshot's file */
+		return;
+	}
+	ret = stash_file_open(store_of(req), ino, &f);
 	if (ret) {
 		reply_err(req, ret);
 		return;
@@ -415,7 +452,7 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	struct stash_attr a;
-	int ret = stash_store_getattr(store_of(req), ino, &a);
+	int ret = get_attr(store_of(req), ino, &a);
 
 	if (!ret && !S_ISDIR(a.mode))
 		ret = -ENOTDIR;
@@ -442,6 +479,7 @@ struct dirbuf {
 	char *buf;
 	size_t size, used;
 	bool plus;
+	uint64_t self; /* the directory listed */
 };
 
 static int add_entry(struct dirbuf *d, const char *name,
@@ -453,6 +491,8 @@ static int add_entry(struct dirbuf *d, const char *name,
 		struct fuse_entry_param e;
 
 		to_entry(a, &e);
+		if (a->ino == d->self)
+			e.ino = 0; /* "." and "..": no lookup is taken */
 		n = fuse_add_direntry_plus(d->req, d->buf + d->used, room, name,
 					   &e, (off_t)next);
 	} else {
@@ -477,7 +517,9 @@ static int dirent_cb(void *arg, const char *name, const struct stash_attr *a,
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       bool plus)
 {
-	struct dirbuf d = { .req = req, .size = size, .plus = plus };
+	struct dirbuf d = {
+		.req = req, .size = size, .plus = plus, .self = ino
+	};
 	struct stash_attr self = { 0 };
 	int ret = 0;
 
@@ -486,15 +528,24 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	/* "." and ".." get ino 0 in readdirplus: no lookup count taken. */
+	/*
+	 * "." and ".." carry the directory's own number: glibc hides
+	 * entries whose d_ino is 0, and nothing reads d_ino of "..".
+	 */
+	self.ino = ino;
 	self.mode = S_IFDIR;
 	if (off < 1 && add_entry(&d, ".", &self, 1))
 		goto reply;
 	if (off < 2 && add_entry(&d, "..", &self, 2))
 		goto reply;
-	ret = stash_store_readdir(store_of(req), ino,
-				  off > 2 ? (uint64_t)off - 2 : 0, dirent_cb,
-				  &d);
+	if (ino == FS_INO_BACKUPS)
+		ret = backups_readdir(store_of(req),
+				      off > 2 ? (uint64_t)off - 2 : 0,
+				      dirent_cb, &d);
+	else
+		ret = stash_store_readdir(store_of(req), ino,
+					  off > 2 ? (uint64_t)off - 2 : 0,
+					  dirent_cb, &d);
 reply:
 	if (ret && d.used == 0)
 		reply_err(req, ret);

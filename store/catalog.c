@@ -52,6 +52,30 @@ static const char *const migrations[] = {
 	"  chunk INTEGER NOT NULL, len INTEGER NOT NULL,"
 	"  PRIMARY KEY(ino, off)) WITHOUT ROWID;"
 	"CREATE INDEX extents_by_chunk ON extents(chunk);",
+	/* Snapshots: frozen copies of the rows above, keyed by snapshot. */
+	"CREATE TABLE snapshots("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name BLOB NOT NULL UNIQUE, created INTEGER NOT NULL);"
+	"CREATE TABLE snap_inodes("
+	"  snap INTEGER NOT NULL, ino INTEGER NOT NULL,"
+	"  mode INTEGER NOT NULL, nlink INTEGER NOT NULL,"
+	"  uid INTEGER NOT NULL, gid INTEGER NOT NULL,"
+	"  size INTEGER NOT NULL, rdev INTEGER NOT NULL,"
+	"  atime INTEGER NOT NULL, mtime INTEGER NOT NULL,"
+	"  ctime INTEGER NOT NULL, target BLOB,"
+	"  PRIMARY KEY(snap, ino)) WITHOUT ROWID;"
+	"CREATE TABLE snap_dirents("
+	"  snap INTEGER NOT NULL, parent INTEGER NOT NULL, name BLOB NOT NULL,"
+	"  id INTEGER NOT NULL, ino INTEGER NOT NULL,"
+	"  PRIMARY KEY(snap, parent, name)) WITHOUT ROWID;"
+	"CREATE INDEX snap_dirents_by_id ON snap_dirents(snap, parent, id);"
+	"CREATE TABLE snap_xattrs("
+	"  snap INTEGER NOT NULL, ino INTEGER NOT NULL, name BLOB NOT NULL,"
+	"  value BLOB NOT NULL, PRIMARY KEY(snap, ino, name)) WITHOUT ROWID;"
+	"CREATE TABLE snap_extents("
+	"  snap INTEGER NOT NULL, ino INTEGER NOT NULL, off INTEGER NOT NULL,"
+	"  chunk INTEGER NOT NULL, len INTEGER NOT NULL,"
+	"  PRIMARY KEY(snap, ino, off)) WITHOUT ROWID;",
 };
 
 enum stmt_id {
@@ -59,12 +83,15 @@ enum stmt_id {
 	ST_COMMIT,
 	ST_ROLLBACK,
 	ST_GETATTR,
+	ST_GETATTR_SNAP, /* ST_GETATTR for a snapshot inode */
 	ST_LOOKUP,
+	ST_LOOKUP_SNAP, /* ST_LOOKUP for a snapshot inode */
 	ST_SETATTR,
 	ST_CREATE_INODE,
 	ST_DELETE_INODE,
 	ST_DELETE_XATTRS,
 	ST_READLINK,
+	ST_READLINK_SNAP, /* ST_READLINK for a snapshot inode */
 	ST_ADD_DIRENT,
 	ST_DEL_DIRENT,
 	ST_SET_DIRENT,
@@ -72,13 +99,17 @@ enum stmt_id {
 	ST_DIR_HAS_ENTRY,
 	ST_PARENT_OF,
 	ST_READDIR,
+	ST_READDIR_SNAP, /* ST_READDIR for a snapshot inode */
 	ST_GETXATTR,
+	ST_GETXATTR_SNAP, /* ST_GETXATTR for a snapshot inode */
 	ST_INSERT_XATTR,
 	ST_UPSERT_XATTR,
 	ST_UPDATE_XATTR,
 	ST_LISTXATTR,
+	ST_LISTXATTR_SNAP, /* ST_LISTXATTR for a snapshot inode */
 	ST_REMOVEXATTR,
 	ST_LOAD_EXTENTS,
+	ST_LOAD_EXTENTS_SNAP, /* ST_LOAD_EXTENTS for a snapshot inode */
 	ST_UNREF_EXTENTS,
 	ST_DELETE_EXTENTS,
 	ST_UPSERT_CHUNK,
@@ -94,10 +125,18 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_GETATTR] = "SELECT ino, mode, nlink, uid, gid, size, rdev, atime,"
 		       " mtime, ctime FROM inodes WHERE ino = ?1",
+	[ST_GETATTR_SNAP] = "SELECT ino, mode, nlink, uid, gid, size, rdev,"
+			    " atime, mtime, ctime FROM snap_inodes"
+			    " WHERE snap = ?9 AND ino = ?1",
 	[ST_LOOKUP] = "SELECT i.ino, i.mode, i.nlink, i.uid, i.gid, i.size,"
 		      " i.rdev, i.atime, i.mtime, i.ctime FROM dirents d"
 		      " JOIN inodes i ON i.ino = d.ino"
 		      " WHERE d.parent = ?1 AND d.name = ?2",
+	[ST_LOOKUP_SNAP] =
+		"SELECT i.ino, i.mode, i.nlink, i.uid, i.gid, i.size,"
+		" i.rdev, i.atime, i.mtime, i.ctime FROM snap_dirents d"
+		" JOIN snap_inodes i ON i.snap = d.snap AND i.ino = d.ino"
+		" WHERE d.snap = ?9 AND d.parent = ?1 AND d.name = ?2",
 	[ST_SETATTR] = "UPDATE inodes SET mode = ?2, nlink = ?3, uid = ?4,"
 		       " gid = ?5, size = ?6, rdev = ?7, atime = ?8,"
 		       " mtime = ?9, ctime = ?10 WHERE ino = ?1",
@@ -107,6 +146,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_DELETE_INODE] = "DELETE FROM inodes WHERE ino = ?1",
 	[ST_DELETE_XATTRS] = "DELETE FROM xattrs WHERE ino = ?1",
 	[ST_READLINK] = "SELECT target FROM inodes WHERE ino = ?1",
+	[ST_READLINK_SNAP] = "SELECT target FROM snap_inodes"
+			     " WHERE snap = ?9 AND ino = ?1",
 	[ST_ADD_DIRENT] = "INSERT INTO dirents(parent, name, ino)"
 			  " VALUES(?1, ?2, ?3)",
 	[ST_DEL_DIRENT] = "DELETE FROM dirents WHERE parent = ?1 AND name = ?2",
@@ -120,7 +161,16 @@ static const char *const stmt_sql[ST_COUNT] = {
 		       " i.gid, i.size, i.rdev, i.atime, i.mtime, i.ctime"
 		       " FROM dirents d JOIN inodes i ON i.ino = d.ino"
 		       " WHERE d.parent = ?1 AND d.id > ?2 ORDER BY d.id",
+	[ST_READDIR_SNAP] =
+		"SELECT d.id, d.name, i.ino, i.mode, i.nlink, i.uid,"
+		" i.gid, i.size, i.rdev, i.atime, i.mtime, i.ctime"
+		" FROM snap_dirents d JOIN snap_inodes i"
+		" ON i.snap = d.snap AND i.ino = d.ino"
+		" WHERE d.snap = ?9 AND d.parent = ?1 AND d.id > ?2"
+		" ORDER BY d.id",
 	[ST_GETXATTR] = "SELECT value FROM xattrs WHERE ino = ?1 AND name = ?2",
+	[ST_GETXATTR_SNAP] = "SELECT value FROM snap_xattrs"
+			     " WHERE snap = ?9 AND ino = ?1 AND name = ?2",
 	[ST_INSERT_XATTR] = "INSERT INTO xattrs(ino, name, value)"
 			    " VALUES(?1, ?2, ?3)",
 	[ST_UPSERT_XATTR] = "INSERT OR REPLACE INTO xattrs(ino, name, value)"
@@ -128,11 +178,18 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_UPDATE_XATTR] = "UPDATE xattrs SET value = ?3"
 			    " WHERE ino = ?1 AND name = ?2",
 	[ST_LISTXATTR] = "SELECT name FROM xattrs WHERE ino = ?1 ORDER BY name",
+	[ST_LISTXATTR_SNAP] = "SELECT name FROM snap_xattrs"
+			      " WHERE snap = ?9 AND ino = ?1 ORDER BY name",
 	[ST_REMOVEXATTR] = "DELETE FROM xattrs WHERE ino = ?1 AND name = ?2",
 	[ST_LOAD_EXTENTS] = "SELECT e.off, e.len, c.hash, c.pack, c.off, c.len,"
 			    " e.chunk FROM extents e"
 			    " LEFT JOIN chunks c ON c.id = e.chunk"
 			    " WHERE e.ino = ?1 ORDER BY e.off",
+	[ST_LOAD_EXTENTS_SNAP] =
+		"SELECT e.off, e.len, c.hash, c.pack, c.off,"
+		" c.len, e.chunk FROM snap_extents e"
+		" LEFT JOIN chunks c ON c.id = e.chunk"
+		" WHERE e.snap = ?9 AND e.ino = ?1 ORDER BY e.off",
 	/* One file may use a chunk many times (zeros): count each use. */
 	[ST_UNREF_EXTENTS] =
 		"UPDATE chunks SET refs = refs - (SELECT count(*) FROM extents e"
@@ -171,6 +228,23 @@ static sqlite3_stmt *stmt(struct stash_cat *cat, enum stmt_id id)
 		}
 		s = cat->stmts[id];
 	}
+	return s;
+}
+
+/*
+ * The statement that reads inode ino: id for a live inode, or id's _SNAP
+ * variant (the next id) for a snapshot's, with the snapshot bound to ?9.
+ * *row gets the inode's number within its tree.
+ */
+static sqlite3_stmt *stmt_ino(struct stash_cat *cat, enum stmt_id id,
+			      uint64_t ino, uint64_t *row)
+{
+	uint64_t snap = stash_ino_snap(ino);
+	sqlite3_stmt *s = stmt(cat, snap ? id + 1 : id);
+
+	if (s && snap)
+		sqlite3_bind_int64(s, 9, (int64_t)snap);
+	*row = stash_ino_base(ino);
 	return s;
 }
 
@@ -232,9 +306,12 @@ static int bind_name(sqlite3_stmt *s, int col, const char *name)
 				 SQLITE_STATIC);
 }
 
-static void read_attr(sqlite3_stmt *s, int col, struct stash_attr *a)
+/* Read the ten attribute columns from col on; the inode number is made
+ * that of snapshot snap (0: live). */
+static void read_attr(sqlite3_stmt *s, int col, uint64_t snap,
+		      struct stash_attr *a)
 {
-	a->ino = (uint64_t)sqlite3_column_int64(s, col + 0);
+	a->ino = stash_ino_make(snap, (uint64_t)sqlite3_column_int64(s, col));
 	a->mode = (uint32_t)sqlite3_column_int64(s, col + 1);
 	a->nlink = (uint32_t)sqlite3_column_int64(s, col + 2);
 	a->uid = (uint32_t)sqlite3_column_int64(s, col + 3);
@@ -378,13 +455,13 @@ void stash_cat_rollback(struct stash_cat *cat)
 		exec_stmt(cat, s, "rollback");
 }
 
-static int get_one_attr(struct stash_cat *cat, sqlite3_stmt *s,
+static int get_one_attr(struct stash_cat *cat, sqlite3_stmt *s, uint64_t snap,
 			struct stash_attr *out)
 {
 	int rc = sqlite3_step(s), ret = 0;
 
 	if (rc == SQLITE_ROW)
-		read_attr(s, 0, out);
+		read_attr(s, 0, snap, out);
 	else if (rc == SQLITE_DONE)
 		ret = -ENOENT;
 	else
@@ -396,24 +473,26 @@ static int get_one_attr(struct stash_cat *cat, sqlite3_stmt *s,
 int stash_cat_getattr(struct stash_cat *cat, uint64_t ino,
 		      struct stash_attr *out)
 {
-	sqlite3_stmt *s = stmt(cat, ST_GETATTR);
+	uint64_t row;
+	sqlite3_stmt *s = stmt_ino(cat, ST_GETATTR, ino, &row);
 
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, (int64_t)ino);
-	return get_one_attr(cat, s, out);
+	sqlite3_bind_int64(s, 1, (int64_t)row);
+	return get_one_attr(cat, s, stash_ino_snap(ino), out);
 }
 
 int stash_cat_lookup(struct stash_cat *cat, uint64_t parent, const char *name,
 		     struct stash_attr *out)
 {
-	sqlite3_stmt *s = stmt(cat, ST_LOOKUP);
+	uint64_t row;
+	sqlite3_stmt *s = stmt_ino(cat, ST_LOOKUP, parent, &row);
 
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, (int64_t)parent);
+	sqlite3_bind_int64(s, 1, (int64_t)row);
 	bind_name(s, 2, name);
-	return get_one_attr(cat, s, out);
+	return get_one_attr(cat, s, stash_ino_snap(parent), out);
 }
 
 static void bind_attr(sqlite3_stmt *s, const struct stash_attr *a)
@@ -501,13 +580,14 @@ int stash_cat_delete_inode(struct stash_cat *cat, uint64_t ino)
 ssize_t stash_cat_readlink(struct stash_cat *cat, uint64_t ino, char *buf,
 			   size_t size)
 {
-	sqlite3_stmt *s = stmt(cat, ST_READLINK);
+	uint64_t row;
+	sqlite3_stmt *s = stmt_ino(cat, ST_READLINK, ino, &row);
 	ssize_t ret;
 	int rc;
 
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	sqlite3_bind_int64(s, 1, (int64_t)row);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_BLOB) {
 		size_t len = (size_t)sqlite3_column_bytes(s, 0);
@@ -613,13 +693,14 @@ int stash_cat_parent_of(struct stash_cat *cat, uint64_t ino, uint64_t *parent)
 int stash_cat_readdir(struct stash_cat *cat, uint64_t ino, uint64_t off,
 		      stash_cat_dirent_fn fn, void *arg)
 {
-	sqlite3_stmt *s = stmt(cat, ST_READDIR);
+	uint64_t row;
+	sqlite3_stmt *s = stmt_ino(cat, ST_READDIR, ino, &row);
 	char name[STASH_NAME_MAX + 1];
 	int rc, ret = 0;
 
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	sqlite3_bind_int64(s, 1, (int64_t)row);
 	sqlite3_bind_int64(s, 2, (int64_t)off);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct stash_attr a;
@@ -631,7 +712,7 @@ int stash_cat_readdir(struct stash_cat *cat, uint64_t ino, uint64_t off,
 		}
 		memcpy(name, sqlite3_column_blob(s, 1), len);
 		name[len] = '\0';
-		read_attr(s, 2, &a);
+		read_attr(s, 2, stash_ino_snap(ino), &a);
 		if (fn(arg, name, &a, (uint64_t)sqlite3_column_int64(s, 0)))
 			break;
 	}
@@ -663,13 +744,14 @@ int stash_cat_setxattr(struct stash_cat *cat, uint64_t ino, const char *name,
 ssize_t stash_cat_getxattr(struct stash_cat *cat, uint64_t ino,
 			   const char *name, void *buf, size_t size)
 {
-	sqlite3_stmt *s = stmt(cat, ST_GETXATTR);
+	uint64_t row;
+	sqlite3_stmt *s = stmt_ino(cat, ST_GETXATTR, ino, &row);
 	ssize_t ret;
 	int rc;
 
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	sqlite3_bind_int64(s, 1, (int64_t)row);
 	bind_name(s, 2, name);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
@@ -696,14 +778,15 @@ ssize_t stash_cat_getxattr(struct stash_cat *cat, uint64_t ino,
 ssize_t stash_cat_listxattr(struct stash_cat *cat, uint64_t ino, char *buf,
 			    size_t size)
 {
-	sqlite3_stmt *s = stmt(cat, ST_LISTXATTR);
+	uint64_t row;
+	sqlite3_stmt *s = stmt_ino(cat, ST_LISTXATTR, ino, &row);
 	size_t total = 0;
 	ssize_t ret;
 	int rc;
 
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	sqlite3_bind_int64(s, 1, (int64_t)row);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		size_t len = (size_t)sqlite3_column_bytes(s, 0);
 
@@ -738,12 +821,13 @@ int stash_cat_load_extents(struct stash_cat *cat, uint64_t ino,
 			   int (*fn)(void *arg, const struct stash_extent *e),
 			   void *arg)
 {
-	sqlite3_stmt *s = stmt(cat, ST_LOAD_EXTENTS);
+	uint64_t row;
+	sqlite3_stmt *s = stmt_ino(cat, ST_LOAD_EXTENTS, ino, &row);
 	int rc, ret = 0;
 
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	sqlite3_bind_int64(s, 1, (int64_t)row);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct stash_extent e = { 0 };
 

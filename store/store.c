@@ -46,6 +46,25 @@ static int check_name(const char *name)
 	return 0;
 }
 
+/* Snapshots are read-only: no change may name one of their inodes. */
+static bool in_snapshot(uint64_t ino)
+{
+	return stash_ino_snap(ino) != 0;
+}
+
+bool stash_name_reserved(uint64_t parent, const char *name)
+{
+	static const char *const reserved[] = { ".backups", ".search",
+						".stats" };
+
+	if (parent != STASH_ROOT_INO)
+		return false;
+	for (size_t i = 0; i < STASH_ARRAY_SIZE(reserved); i++)
+		if (!strcmp(name, reserved[i]))
+			return true;
+	return false;
+}
+
 /* ---- init ---- */
 
 /* 1 if the folder has no entries, 0 if it has, or -errno. */
@@ -453,6 +472,10 @@ static int create_node(struct stash_store *st, uint64_t parent,
 
 	if (ret)
 		return ret;
+	if (in_snapshot(parent))
+		return -EROFS;
+	if (stash_name_reserved(parent, name))
+		return -EEXIST;
 	return in_txn(st, do_create, &a);
 }
 
@@ -539,6 +562,10 @@ int stash_store_link(struct stash_store *st, uint64_t ino, uint64_t newparent,
 
 	if (ret)
 		return ret;
+	if (in_snapshot(ino) || in_snapshot(newparent))
+		return -EROFS;
+	if (stash_name_reserved(newparent, newname))
+		return -EEXIST;
 	ret = in_txn(st, do_link, &a);
 	if (!ret && S_ISREG(out->mode))
 		stash_file_overlay(st, out);
@@ -611,6 +638,8 @@ static int remove_entry(struct stash_store *st, uint64_t parent,
 
 	if (ret)
 		return ret == -EINVAL ? -ENOENT : ret;
+	if (in_snapshot(parent))
+		return -EROFS;
 	/* files_lock first: whether the inode is open must not change. */
 	pthread_mutex_lock(&st->files_lock);
 	ret = in_txn(st, do_remove, &a);
@@ -780,6 +809,10 @@ int stash_store_rename(struct stash_store *st, uint64_t parent,
 		ret = check_name(newname);
 	if (ret)
 		return ret;
+	if (in_snapshot(parent) || in_snapshot(newparent))
+		return -EROFS;
+	if (stash_name_reserved(newparent, newname))
+		return -EEXIST;
 	pthread_mutex_lock(&st->files_lock);
 	ret = in_txn(st, do_rename, &a);
 	pthread_mutex_unlock(&st->files_lock);
@@ -851,6 +884,8 @@ int stash_store_setattr(struct stash_store *st, uint64_t ino,
 	struct stash_file *f = NULL;
 	int ret;
 
+	if (in_snapshot(ino))
+		return -EROFS;
 	ret = stash_store_getattr(st, ino, out);
 	if (ret)
 		return ret;
@@ -937,6 +972,8 @@ int stash_store_setxattr(struct stash_store *st, uint64_t ino, const char *name,
 
 	if (ret)
 		return ret;
+	if (in_snapshot(ino))
+		return -EROFS;
 	if (len > XATTR_SIZE_MAX)
 		return -E2BIG;
 	return in_txn(st, do_xattr, &a);
@@ -974,6 +1011,8 @@ int stash_store_removexattr(struct stash_store *st, uint64_t ino,
 
 	if (ret)
 		return ret;
+	if (in_snapshot(ino))
+		return -EROFS;
 	return in_txn(st, do_xattr, &a);
 }
 

@@ -12,6 +12,7 @@
 #ifndef STASH_STORE_H
 #define STASH_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/statvfs.h>
@@ -44,6 +45,13 @@ int stash_store_open(struct stash_store **out, const char *path,
 /* Commit every open file, finish the open pack, checkpoint, release the
  * lock, wipe the keys and free. Returns the first error met. */
 int stash_store_close(struct stash_store *st);
+
+/*
+ * Names in the root directory that the mounted filesystem shows as
+ * virtual entries (.backups, .search, .stats): creating, linking or
+ * renaming to them fails with -EEXIST.
+ */
+bool stash_name_reserved(uint64_t parent, const char *name);
 
 /* Flags for stash_store_setattr's valid. */
 enum {
