@@ -59,4 +59,7 @@ int open_store(const char *store, const struct secret_opts *so,
  * anything else (a mount point, say). */
 bool is_store_dir(const char *path);
 
+/* Subcommands outside stashfs.c: argv[0] is the subcommand's name. */
+int cmd_verify(int argc, char **argv);
+
 #endif
