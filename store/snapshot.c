@@ -9,7 +9,9 @@
  * call of store.h.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store_int.h"
 
@@ -57,7 +59,7 @@ int stash_snap_create(struct stash_store *st, const char *name,
 	if (ret)
 		return ret;
 	stash_store_note_commit(st);
-	stash_log(STASH_LOG_INFO, "snapshot %s taken", name);
+	stash_log(STASH_LOG_DEBUG, "snapshot %s taken", name);
 	if (out)
 		to_snapshot(&snap, out);
 	return 0;
@@ -107,7 +109,7 @@ int stash_snap_delete(struct stash_store *st, const char *name)
 	int ret = with_snap(st, name, do_delete, NULL);
 
 	if (!ret)
-		stash_log(STASH_LOG_INFO, "snapshot %s dropped", name);
+		stash_log(STASH_LOG_DEBUG, "snapshot %s dropped", name);
 	return ret;
 }
 
@@ -183,4 +185,170 @@ int stash_snap_list(struct stash_store *st, uint64_t after, stash_snap_fn fn,
 		}
 	} while (a.n == STASH_ARRAY_SIZE(batch));
 	return 0;
+}
+
+/* ---- pruning ---- */
+
+struct snap_vec {
+	struct stash_snapshot *v;
+	size_t n, cap;
+	const char *prefix;
+};
+
+static int gather(void *arg, const struct stash_snapshot *s)
+{
+	struct snap_vec *sv = arg;
+
+	if (sv->prefix && strncmp(s->name, sv->prefix, strlen(sv->prefix)))
+		return 0;
+	if (sv->n == sv->cap) {
+		size_t cap = sv->cap ? 2 * sv->cap : 64;
+		struct stash_snapshot *v = realloc(sv->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		sv->v = v;
+		sv->cap = cap;
+	}
+	sv->v[sv->n++] = *s;
+	return 0;
+}
+
+int stash_snap_prune(struct stash_store *st, const struct stash_retention *keep,
+		     const char *prefix, bool dry_run, stash_snap_fn fn,
+		     void *arg)
+{
+	struct snap_vec sv = { .prefix = prefix };
+	int64_t *created = NULL;
+	bool *kept = NULL;
+	int ret = stash_snap_list(st, 0, gather, &sv);
+
+	if (ret || sv.n == 0)
+		goto out;
+	created = calloc(sv.n, sizeof(*created));
+	kept = calloc(sv.n, sizeof(*kept));
+	if (!created || !kept) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < sv.n; i++)
+		created[i] = sv.v[i].created;
+	ret = stash_retention_apply(keep, created, sv.n, kept);
+	for (size_t i = 0; !ret && i < sv.n; i++) {
+		if (kept[i])
+			continue;
+		if (!dry_run) {
+			ret = stash_snap_delete(st, sv.v[i].name);
+			if (ret == -ENOENT) {
+				ret = 0; /* dropped meanwhile */
+				continue;
+			}
+		}
+		if (!ret && fn)
+			ret = fn(arg, &sv.v[i]);
+	}
+out:
+	free(sv.v);
+	free(created);
+	free(kept);
+	return ret;
+}
+
+/* ---- automatic snapshots ---- */
+
+static int newest_auto(void *arg, const struct stash_snapshot *s)
+{
+	int64_t *newest = arg;
+
+	if (!strncmp(s->name, STASH_AUTO_SNAP_PREFIX,
+		     strlen(STASH_AUTO_SNAP_PREFIX)) &&
+	    s->created > *newest)
+		*newest = s->created;
+	return 0;
+}
+
+/* Take one automatic snapshot, named after the time (UTC), and prune. */
+static void auto_snapshot(struct stash_store *st)
+{
+	char name[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t len;
+	int ret;
+
+	gmtime_r(&now, &tm);
+	len = strftime(name, sizeof(name),
+		       STASH_AUTO_SNAP_PREFIX "%Y%m%d-%H%M%S", &tm);
+	ret = stash_snap_create(st, name, NULL);
+	/* Two in one second (a short interval): number the later ones. */
+	for (int i = 2; ret == -EEXIST && i < 100; i++) {
+		snprintf(name + len, sizeof(name) - len, "-%d", i);
+		ret = stash_snap_create(st, name, NULL);
+	}
+	if (ret) {
+		stash_log(STASH_LOG_ERR, "automatic snapshot %s: %s", name,
+			  strerror(-ret));
+		return;
+	}
+	stash_log(STASH_LOG_INFO, "snapshot %s taken", name);
+	ret = stash_snap_prune(st, &st->autosnap_keep, STASH_AUTO_SNAP_PREFIX,
+			       false, NULL, NULL);
+	if (ret)
+		stash_log(STASH_LOG_ERR, "pruning automatic snapshots: %s",
+			  strerror(-ret));
+}
+
+static void *autosnap_main(void *arg)
+{
+	struct stash_store *st = arg;
+	int64_t newest = 0, due;
+	struct timespec ts;
+
+	if (stash_snap_list(st, 0, newest_auto, &newest))
+		newest = 0;
+	due = newest ? newest + st->autosnap_every : 0;
+	pthread_mutex_lock(&st->flusher_lock);
+	while (!st->autosnap_stop) {
+		if (stash_wall_ns() >= due) {
+			pthread_mutex_unlock(&st->flusher_lock);
+			auto_snapshot(st);
+			pthread_mutex_lock(&st->flusher_lock);
+			due = stash_wall_ns() + st->autosnap_every;
+			continue;
+		}
+		ts.tv_sec = (time_t)(due / 1000000000);
+		ts.tv_nsec = (long)(due % 1000000000);
+		pthread_cond_timedwait(&st->autosnap_cond, &st->flusher_lock,
+				       &ts);
+	}
+	pthread_mutex_unlock(&st->flusher_lock);
+	return NULL;
+}
+
+int stash_snap_auto_start(struct stash_store *st, int64_t every_ns,
+			  const struct stash_retention *keep)
+{
+	int ret;
+
+	if (every_ns <= 0 || st->autosnap_running)
+		return -EINVAL;
+	st->autosnap_every = every_ns;
+	st->autosnap_keep = *keep;
+	st->autosnap_stop = false;
+	ret = -pthread_create(&st->autosnap, NULL, autosnap_main, st);
+	if (!ret)
+		st->autosnap_running = true;
+	return ret;
+}
+
+void stash_snap_auto_stop(struct stash_store *st)
+{
+	if (!st->autosnap_running)
+		return;
+	pthread_mutex_lock(&st->flusher_lock);
+	st->autosnap_stop = true;
+	pthread_cond_signal(&st->autosnap_cond);
+	pthread_mutex_unlock(&st->flusher_lock);
+	pthread_join(st->autosnap, NULL);
+	st->autosnap_running = false;
 }

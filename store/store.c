@@ -189,6 +189,7 @@ static int open_store(struct stash_store **out, const char *path,
 	pthread_mutex_init(&st->pending_lock, NULL);
 	pthread_mutex_init(&st->flusher_lock, NULL);
 	pthread_cond_init(&st->flusher_cond, NULL);
+	pthread_cond_init(&st->autosnap_cond, NULL);
 	st->path = strdup(path);
 	if (!st->path) {
 		ret = -ENOMEM;
@@ -320,6 +321,7 @@ int stash_store_close(struct stash_store *st)
 
 	if (!st)
 		return 0;
+	stash_snap_auto_stop(st);
 	if (st->flusher_running) {
 		pthread_mutex_lock(&st->flusher_lock);
 		st->flusher_stop = true;
@@ -362,6 +364,7 @@ int stash_store_close(struct stash_store *st)
 	pthread_mutex_destroy(&st->pending_lock);
 	pthread_mutex_destroy(&st->flusher_lock);
 	pthread_cond_destroy(&st->flusher_cond);
+	pthread_cond_destroy(&st->autosnap_cond);
 	free(st->path);
 	free(st);
 	return ret;

@@ -20,6 +20,7 @@
 
 #include "catalog.h"
 #include "config.h"
+#include "retention.h"
 
 struct stash_store;
 struct stash_file;
@@ -157,6 +158,28 @@ int stash_snap_find(struct stash_store *st, const char *name,
  * stops the listing and is returned. */
 int stash_snap_list(struct stash_store *st, uint64_t after, stash_snap_fn fn,
 		    void *arg);
+
+/*
+ * Drop the snapshots keep does not keep (retention.h), among those whose
+ * name starts with prefix (NULL: all). fn (may be NULL) hears of each
+ * one dropped or, with dry_run, each one that would be. A policy with no
+ * rule drops nothing.
+ */
+int stash_snap_prune(struct stash_store *st, const struct stash_retention *keep,
+		     const char *prefix, bool dry_run, stash_snap_fn fn,
+		     void *arg);
+
+/* The prefix of automatic snapshots' names: auto-YYYYMMDD-HHMMSS (UTC). */
+#define STASH_AUTO_SNAP_PREFIX "auto-"
+
+/*
+ * Take a snapshot every every_ns nanoseconds from now on (the first at
+ * once if the newest automatic one is older than that), pruning the
+ * automatic snapshots with keep after each. Runs on a thread until the
+ * store closes; failures are logged and retried at the next turn.
+ */
+int stash_snap_auto_start(struct stash_store *st, int64_t every_ns,
+			  const struct stash_retention *keep);
 
 /* Verify the catalog's integrity (PRAGMA integrity_check). */
 int stash_store_check(struct stash_store *st);

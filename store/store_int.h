@@ -22,6 +22,7 @@
 #include "config.h"
 #include "packs.h"
 #include "pool.h"
+#include "retention.h"
 #include "store.h"
 
 #define FILE_BUCKETS 1024
@@ -61,6 +62,13 @@ struct stash_store {
 	bool flusher_running;
 	uint64_t commits; /* catalog commits since the last sync */
 
+	/* Automatic snapshots (snapshot.c); stop under flusher_lock. */
+	pthread_t autosnap;
+	pthread_cond_t autosnap_cond;
+	bool autosnap_running, autosnap_stop;
+	int64_t autosnap_every; /* ns between snapshots */
+	struct stash_retention autosnap_keep;
+
 	atomic_uint_fast64_t bytes_written, bytes_read;
 	atomic_uint_fast64_t chunks_written, chunks_deduped;
 };
@@ -85,6 +93,8 @@ int stash_file_commit(struct stash_store *st, struct stash_file *f,
 void stash_file_set_times(struct stash_file *f, const struct stash_attr *a);
 /* Drop every pending chunk entry (after a commit of everything). */
 void stash_pending_clear(struct stash_store *st);
+/* snapshot.c: stop automatic snapshots (before the store closes). */
+void stash_snap_auto_stop(struct stash_store *st);
 /* Note a catalog commit, for the flusher. */
 void stash_store_note_commit(struct stash_store *st);
 

@@ -61,5 +61,6 @@ bool is_store_dir(const char *path);
 
 /* Subcommands outside stashfs.c: argv[0] is the subcommand's name. */
 int cmd_verify(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
 
 #endif

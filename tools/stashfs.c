@@ -202,6 +202,11 @@ static const char mount_usage[] =
 	"  with -f it stays in the foreground (-d: also print FUSE"
 	" debugging).\n"
 	"  -o passes libfuse mount options through (allow_other, ro, ...);\n"
+	"  -o snapshot_every=1h[,keep_last=24,keep_daily=7,...] takes\n"
+	"  automatic snapshots (auto-YYYYMMDD-HHMMSS, UTC) and prunes them\n"
+	"  with restic's rules (keep_last, keep_hourly, keep_daily,\n"
+	"  keep_weekly, keep_monthly, keep_yearly); other snapshots are\n"
+	"  never pruned automatically.\n"
 	"  default_permissions is always on, so the kernel checks modes.";
 
 static void syslog_sink(enum stash_log_level level, const char *msg)
@@ -289,6 +294,98 @@ out_store : {
 	return ret ? EXIT_FAILURE : 0;
 }
 
+/* Automatic snapshots asked for with -o snapshot_every=...,keep_*=N. */
+struct autosnap_opts {
+	int64_t every_ns; /* 0: none */
+	struct stash_retention keep;
+};
+
+/* "90s", "30m", "1h", "2d", "1w" (a bare number is seconds) in ns. */
+static int parse_duration(const char *s, int64_t *ns)
+{
+	static const struct {
+		char unit;
+		int64_t seconds;
+	} units[] = { { 's', 1 },
+		      { 'm', 60 },
+		      { 'h', 3600 },
+		      { 'd', 86400 },
+		      { 'w', 604800 } };
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || v <= 0 || v > 100000000)
+		return -EINVAL;
+	if (!*end) {
+		*ns = v * 1000000000LL;
+		return 0;
+	}
+	for (size_t i = 0; i < STASH_ARRAY_SIZE(units); i++) {
+		if (end[0] == units[i].unit && !end[1]) {
+			*ns = v * units[i].seconds * 1000000000LL;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/*
+ * Take stashfs's own options out of an -o list (snapshot_every=DURATION
+ * and keep_RULE=N) and hand the rest to libfuse.
+ */
+static int mount_options(const char *list, struct fuse_args *args,
+			 struct autosnap_opts *a)
+{
+	char *copy = strdup(list), *save = NULL, *rest;
+	size_t used = 0, size = strlen(list) + 1;
+	int ret = copy ? 0 : -ENOMEM;
+
+	rest = copy ? calloc(1, size) : NULL;
+	if (copy && !rest)
+		ret = -ENOMEM;
+	for (char *o = ret ? NULL : strtok_r(copy, ",", &save); o && !ret;
+	     o = strtok_r(NULL, ",", &save)) {
+		int r = stash_retention_parse(&a->keep, o);
+
+		if (r < 0) {
+			ret = r;
+		} else if (r == 0 && !strncmp(o, "snapshot_every=", 15)) {
+			ret = parse_duration(o + 15, &a->every_ns);
+		} else if (r == 0) {
+			used += (size_t)snprintf(rest + used, size - used,
+						 "%s%s", used ? "," : "", o);
+		}
+		if (ret)
+			fprintf(stderr, "stashfs: bad mount option %s\n", o);
+	}
+	if (!ret && used) {
+		fuse_opt_add_arg(args, "-o");
+		fuse_opt_add_arg(args, rest);
+	}
+	free(copy);
+	free(rest);
+	return ret;
+}
+
+/* Open the store and start what the mount options ask for. */
+static int open_for_mount(const char *store, const struct secret_opts *so,
+			  const struct autosnap_opts *a,
+			  struct stash_store **out)
+{
+	int ret = open_store(store, so, out);
+
+	if (ret || !a->every_ns)
+		return ret;
+	ret = stash_snap_auto_start(*out, a->every_ns, &a->keep);
+	if (ret) {
+		stash_store_close(*out);
+		*out = NULL;
+	}
+	return ret;
+}
+
 static int cmd_mount(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -298,6 +395,7 @@ static int cmd_mount(int argc, char **argv)
 		{ 0 },
 	};
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct autosnap_opts autosnap = { 0 };
 	struct secret_opts so = { 0 };
 	struct stash_store *st = NULL;
 	char store[PATH_MAX], mnt[PATH_MAX], base[PATH_MAX + 128];
@@ -323,8 +421,10 @@ static int cmd_mount(int argc, char **argv)
 			debug = foreground = true;
 			break;
 		case 'o':
-			fuse_opt_add_arg(&args, "-o");
-			fuse_opt_add_arg(&args, optarg);
+			if (mount_options(optarg, &args, &autosnap)) {
+				fuse_opt_free_args(&args);
+				return EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			printf("usage: %s\n", mount_usage);
@@ -336,6 +436,11 @@ static int cmd_mount(int argc, char **argv)
 	}
 	if (optind + 2 != argc)
 		die_usage(mount_usage);
+	if (stash_retention_any(&autosnap.keep) && !autosnap.every_ns) {
+		fprintf(stderr,
+			"stashfs: keep_* options need snapshot_every\n");
+		return EXIT_USAGE;
+	}
 	if (!realpath(argv[optind], store)) {
 		report("cannot open store", argv[optind], -errno);
 		return EXIT_FAILURE;
@@ -352,7 +457,7 @@ static int cmd_mount(int argc, char **argv)
 		fuse_opt_add_arg(&args, "-d");
 
 	if (foreground) {
-		ret = open_store(store, &so, &st);
+		ret = open_for_mount(store, &so, &autosnap, &st);
 		if (ret) {
 			report("cannot open store", store, ret);
 			fuse_opt_free_args(&args);
@@ -379,7 +484,7 @@ static int cmd_mount(int argc, char **argv)
 	if (pid == 0) {
 		close(pipefd[0]);
 		setsid();
-		ret = open_store(store, &so, &st);
+		ret = open_for_mount(store, &so, &autosnap, &st);
 		if (ret) {
 			report("cannot open store", store, ret);
 			status = ret;
@@ -726,6 +831,7 @@ static const char main_usage[] =
 	"  stats STORE|MNT show what a store holds\n"
 	"  passwd STORE    set a new passphrase\n"
 	"  verify STORE    check an unmounted store and name damaged files\n"
+	"  snapshot ...    create, list, delete, rename, prune snapshots\n"
 	"Run 'stashfs COMMAND --help' for a command's options.";
 
 int main(int argc, char **argv)
@@ -734,9 +840,10 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int argc, char **argv);
 	} cmds[] = {
-		{ "init", cmd_init },	  { "mount", cmd_mount },
-		{ "umount", cmd_umount }, { "stats", cmd_stats },
-		{ "passwd", cmd_passwd }, { "verify", cmd_verify },
+		{ "init", cmd_init },	      { "mount", cmd_mount },
+		{ "umount", cmd_umount },     { "stats", cmd_stats },
+		{ "passwd", cmd_passwd },     { "verify", cmd_verify },
+		{ "snapshot", cmd_snapshot },
 	};
 
 	if (argc < 2)
