@@ -1023,6 +1023,9 @@ int stash_cat_stats(struct stash_cat *cat, struct stash_cat_stats *out)
 	if (!ret)
 		ret = query_u64(cat, "SELECT count(*), 0 FROM packs",
 				&out->packs, NULL);
+	if (!ret)
+		ret = query_u64(cat, "SELECT count(*), 0 FROM snapshots",
+				&out->snapshots, NULL);
 	return ret;
 }
 

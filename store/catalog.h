@@ -86,6 +86,7 @@ struct stash_cat_stats {
 	uint64_t dead_chunks; /* chunks no longer referenced (await gc) */
 	uint64_t dead_bytes;  /* their sealed bytes */
 	uint64_t packs;	      /* pack files holding chunks */
+	uint64_t snapshots;   /* snapshots taken and not dropped */
 };
 
 /*

@@ -1123,6 +1123,7 @@ int stash_store_stats_json(struct stash_store *st, char **out)
 	cJSON_AddNumberToObject(root, "inodes", (double)s.cat.inodes);
 	cJSON_AddNumberToObject(root, "chunks", (double)s.cat.chunks);
 	cJSON_AddNumberToObject(root, "packs", (double)s.cat.packs);
+	cJSON_AddNumberToObject(root, "snapshots", (double)s.cat.snapshots);
 	cJSON_AddNumberToObject(root, "dead_chunks", (double)s.cat.dead_chunks);
 	cJSON_AddNumberToObject(root, "dead_bytes", (double)s.cat.dead_bytes);
 	cJSON_AddNumberToObject(
