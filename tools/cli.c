@@ -158,8 +158,8 @@ static int prompt_passphrase(const char *prompt, char *buf, size_t size,
 				" --passphrase-file\n");
 		return -ENOTTY;
 	}
-	fputs(prompt, tty);
-	fflush(tty);
+	/* Echo off before the prompt shows: a reply typed the moment it
+	 * appears must not be echoed. */
 	if (tcgetattr(fileno(tty), &old) == 0) {
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
@@ -167,6 +167,8 @@ static int prompt_passphrase(const char *prompt, char *buf, size_t size,
 		/* TCSADRAIN, not FLUSH: keep what was typed ahead. */
 		restore = tcsetattr(fileno(tty), TCSADRAIN, &quiet) == 0;
 	}
+	fputs(prompt, tty);
+	fflush(tty);
 	if (!fgets(buf, (int)size, tty))
 		ret = -EIO;
 	if (restore)
