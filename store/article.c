@@ -29,9 +29,8 @@
 #define NUMBER_MAX 63 /* cJSON parses numbers in a 64-byte buffer */
 #define ERR_MAX 192   /* room for one error or warning message */
 
-#if STASH_ARTICLE_MAX_DEPTH >= CJSON_NESTING_LIMIT
-#error "the scanner must stop nesting before cJSON does"
-#endif
+_Static_assert(STASH_ARTICLE_MAX_DEPTH < CJSON_NESTING_LIMIT,
+	       "the scanner must stop nesting before cJSON does");
 
 /* ---- growable string ---------------------------------------------------*/
 
