@@ -18,6 +18,7 @@
 #include <sys/xattr.h>
 
 #include "backups.h"
+#include "gc.h"
 #include "util.h"
 
 #define ATTR_TIMEOUT 1.0
@@ -285,18 +286,32 @@ static void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	reply_entry(req, ret, &a);
 }
 
+/* The virtual entries of the root cannot be removed or moved, like a
+ * mount point. */
+static bool is_virtual_entry(fuse_ino_t parent, const char *name)
+{
+	return stash_name_reserved(parent, name);
+}
+
 static void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(
-		req, user_err(stash_store_unlink(store_of(req), parent, name)));
+	int ret = is_virtual_entry(parent, name)
+			  ? -EBUSY
+			  : stash_store_unlink(store_of(req), parent, name);
+
+	fuse_reply_err(req, user_err(ret));
 }
 
 static void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	int ret = parent == FS_INO_BACKUPS
-			  ? backups_rmdir(store_of(req), name)
-			  : stash_store_rmdir(store_of(req), parent, name);
+	int ret;
 
+	if (parent == FS_INO_BACKUPS)
+		ret = backups_rmdir(store_of(req), name);
+	else if (is_virtual_entry(parent, name))
+		ret = -EBUSY;
+	else
+		ret = stash_store_rmdir(store_of(req), parent, name);
 	fuse_reply_err(req, user_err(ret));
 }
 
@@ -318,6 +333,9 @@ static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	/* Other moves into or out of .backups meet the store's EROFS. */
 	if (parent == FS_INO_BACKUPS && newparent == FS_INO_BACKUPS)
 		ret = backups_rename(store_of(req), name, newname, sflags);
+	else if (is_virtual_entry(parent, name) ||
+		 is_virtual_entry(newparent, newname))
+		ret = -EBUSY;
 	else
 		ret = stash_store_rename(store_of(req), parent, name, newparent,
 					 newname, sflags);
@@ -583,6 +601,12 @@ static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			   const char *value, size_t size, int flags)
 {
+	/* `stashfs gc MNT`: gc runs inside this request (value: options). */
+	if (ino == FUSE_ROOT_ID && !strcmp(name, "user.stashfs.gc")) {
+		fuse_reply_err(req, user_err(stash_store_gc_json(store_of(req),
+								 value, size)));
+		return;
+	}
 	fuse_reply_err(req,
 		       user_err(stash_store_setxattr(store_of(req), ino, name,
 						     value, size, flags)));
@@ -620,6 +644,23 @@ static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	if (ino == FUSE_ROOT_ID && !strcmp(name, STATS_XATTR)) {
 		reply_stats(req, size);
+		return;
+	}
+	/* The running gc's progress, else the last gc's report. */
+	if (ino == FUSE_ROOT_ID && !strcmp(name, "user.stashfs.gc")) {
+		char *json;
+		int ret = stash_store_gc_status_json(store_of(req), &json);
+
+		if (ret) {
+			reply_err(req, ret);
+		} else if (size == 0) {
+			fuse_reply_xattr(req, strlen(json));
+		} else if (size < strlen(json)) {
+			fuse_reply_err(req, ERANGE);
+		} else {
+			fuse_reply_buf(req, json, strlen(json));
+		}
+		free(json);
 		return;
 	}
 	buf = size ? malloc(size) : NULL;

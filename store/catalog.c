@@ -204,7 +204,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 			    " RETURNING id",
 	[ST_INSERT_EXTENT] = "INSERT INTO extents(ino, off, chunk, len)"
 			     " VALUES(?1, ?2, ?3, ?4)",
-	[ST_INSERT_PACK] = "INSERT OR IGNORE INTO packs(id) VALUES(?1)",
+	/* The pack the row names: after gc moved a chunk, not the one the
+	 * writer remembered. */
+	[ST_INSERT_PACK] = "INSERT OR IGNORE INTO packs(id)"
+			   " SELECT pack FROM chunks WHERE id = ?1",
 	[ST_FIND_CHUNK] = "SELECT pack, off, len FROM chunks WHERE hash = ?1",
 };
 
@@ -889,7 +892,7 @@ static int add_extent(struct stash_cat *cat, uint64_t ino,
 	s = stmt(cat, ST_INSERT_PACK);
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, (int64_t)e->loc.pack);
+	sqlite3_bind_int64(s, 1, chunk);
 	ret = exec_stmt(cat, s, "add pack");
 	if (ret)
 		return ret;

@@ -1,14 +1,19 @@
 /*
- * catalog_verify.c - the catalog's read-only scans for store/verify.c.
+ * catalog_verify.c - the catalog's scans for store/verify.c (declared in
+ * catalog.h for the live tree, in catalog_verify.h for what also knows
+ * snapshots) and the few row changes `verify --repair` makes.
  *
  * These run rarely, so their statements are prepared per call rather than
- * cached; each finalizes its statement before returning.
+ * cached; each finalizes its statement before returning. Nothing here
+ * deletes a row that holds user data: repairs rewrite chunk locations and
+ * reference counts, and set or clear damage marks (xattrs).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "catalog_int.h"
+#include "catalog_verify.h"
 
 int stash_cat_integrity(struct stash_cat *cat,
 			int (*fn)(void *arg, const char *msg), void *arg)
@@ -220,4 +225,364 @@ int stash_cat_names_of(struct stash_cat *cat, uint64_t ino,
 		ret = stash_cat_sql_err(cat, rc, "find names");
 	sqlite3_finalize(s);
 	return ret;
+}
+
+/* ---- snapshot-aware scans (catalog_verify.h) ---- */
+
+/* Step s to its end, handing each row to row(); a non-zero return from
+ * row stops and is returned. Finalizes s. */
+static int each_row(struct stash_cat *cat, sqlite3_stmt *s,
+		    int (*row)(sqlite3_stmt *s, void *ctx), void *ctx,
+		    const char *what)
+{
+	int rc, ret = 0;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ret = row(s, ctx);
+		if (ret)
+			break;
+	}
+	if (!ret && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = stash_cat_sql_err(cat, rc, what);
+	sqlite3_finalize(s);
+	return ret;
+}
+
+struct map_ctx {
+	int (*fn)(void *arg, const struct stash_cat_map_row *r);
+	void *arg;
+};
+
+static int map_row(sqlite3_stmt *s, void *ctx)
+{
+	struct map_ctx *m = ctx;
+	struct stash_cat_map_row r = {
+		.snap = sqlite3_column_int64(s, 0),
+		.snap_found = sqlite3_column_int(s, 1) != 0,
+		.ino = sqlite3_column_int64(s, 2),
+		.off = sqlite3_column_int64(s, 3),
+		.len = sqlite3_column_int64(s, 4),
+		.chunk = sqlite3_column_int64(s, 5),
+		.chunk_found = sqlite3_column_int(s, 6) != 0,
+		.raw_len = sqlite3_column_int64(s, 7),
+		.ino_found = sqlite3_column_int(s, 8) != 0,
+		.mode = (uint32_t)sqlite3_column_int64(s, 9),
+		.size = sqlite3_column_int64(s, 10),
+	};
+
+	return m->fn(m->arg, &r);
+}
+
+int stash_cat_verify_scan_maps(struct stash_cat *cat,
+			       int (*fn)(void *arg,
+					 const struct stash_cat_map_row *r),
+			       void *arg)
+{
+	/* Each in its table's primary-key order: one pass, no sort. */
+	static const char *const sql[] = {
+		"SELECT 0, 1, e.ino, e.off, e.len, e.chunk,"
+		" c.id IS NOT NULL, c.raw_len,"
+		" i.ino IS NOT NULL, i.mode, i.size"
+		" FROM extents e"
+		" LEFT JOIN chunks c ON c.id = e.chunk"
+		" LEFT JOIN inodes i ON i.ino = e.ino"
+		" ORDER BY e.ino, e.off",
+		"SELECT e.snap, s.id IS NOT NULL, e.ino, e.off, e.len, e.chunk,"
+		" c.id IS NOT NULL, c.raw_len,"
+		" i.ino IS NOT NULL, i.mode, i.size"
+		" FROM snap_extents e"
+		" LEFT JOIN snapshots s ON s.id = e.snap"
+		" LEFT JOIN chunks c ON c.id = e.chunk"
+		" LEFT JOIN snap_inodes i ON i.snap = e.snap AND i.ino = e.ino"
+		" ORDER BY e.snap, e.ino, e.off",
+	};
+	struct map_ctx m = { fn, arg };
+	int ret = 0;
+
+	for (size_t i = 0; i < STASH_ARRAY_SIZE(sql) && !ret; i++) {
+		sqlite3_stmt *s;
+
+		ret = stash_cat_prepare(cat, sql[i], &s, "scan file maps");
+		if (!ret)
+			ret = each_row(cat, s, map_row, &m, "scan file maps");
+	}
+	return ret;
+}
+
+struct unmapped_ctx {
+	int (*fn)(void *arg, int64_t snap, int64_t ino, int64_t size);
+	void *arg;
+};
+
+static int unmapped_row(sqlite3_stmt *s, void *ctx)
+{
+	struct unmapped_ctx *u = ctx;
+
+	return u->fn(u->arg, sqlite3_column_int64(s, 0),
+		     sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2));
+}
+
+int stash_cat_verify_unmapped(struct stash_cat *cat,
+			      int (*fn)(void *arg, int64_t snap, int64_t ino,
+					int64_t size),
+			      void *arg)
+{
+	static const char *const sql[] = {
+		"SELECT 0, ino, size FROM inodes i"
+		" WHERE (mode & 61440) = 32768 AND size != 0"
+		" AND NOT EXISTS (SELECT 1 FROM extents e"
+		" WHERE e.ino = i.ino) ORDER BY ino",
+		"SELECT snap, ino, size FROM snap_inodes i"
+		" WHERE (mode & 61440) = 32768 AND size != 0"
+		" AND NOT EXISTS (SELECT 1 FROM snap_extents e"
+		" WHERE e.snap = i.snap AND e.ino = i.ino)"
+		" ORDER BY snap, ino",
+	};
+	struct unmapped_ctx u = { fn, arg };
+	int ret = 0;
+
+	for (size_t i = 0; i < STASH_ARRAY_SIZE(sql) && !ret; i++) {
+		sqlite3_stmt *s;
+
+		ret = stash_cat_prepare(cat, sql[i], &s, "find unmapped files");
+		if (!ret)
+			ret = each_row(cat, s, unmapped_row, &u,
+				       "find unmapped files");
+	}
+	return ret;
+}
+
+int stash_cat_verify_totals(struct stash_cat *cat, uint64_t *chunks,
+			    uint64_t *bytes)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	ret = stash_cat_prepare(
+		cat,
+		"SELECT count(*), total(max(len, 0)) FROM chunks"
+		" WHERE refs > 0",
+		&s, "count chunks");
+	if (ret)
+		return ret;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		double b = sqlite3_column_double(s, 1);
+
+		*chunks = (uint64_t)sqlite3_column_int64(s, 0);
+		*bytes = b > 0 && b < 1.8e19 ? (uint64_t)b : 0;
+	} else {
+		ret = stash_cat_sql_err(cat, rc, "count chunks");
+	}
+	sqlite3_finalize(s);
+	return ret;
+}
+
+struct pack_rows_ctx {
+	int (*fn)(void *arg, int64_t row, int64_t off, int64_t len);
+	void *arg;
+};
+
+static int pack_row(sqlite3_stmt *s, void *ctx)
+{
+	struct pack_rows_ctx *p = ctx;
+
+	return p->fn(p->arg, sqlite3_column_int64(s, 0),
+		     sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2));
+}
+
+int stash_cat_verify_pack_rows(struct stash_cat *cat, uint64_t pack,
+			       int (*fn)(void *arg, int64_t row, int64_t off,
+					 int64_t len),
+			       void *arg)
+{
+	struct pack_rows_ctx p = { fn, arg };
+	sqlite3_stmt *s;
+	int ret;
+
+	ret = stash_cat_prepare(
+		cat,
+		"SELECT id, off, len FROM chunks WHERE pack = ?1"
+		" ORDER BY off",
+		&s, "list a pack's chunks");
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(s, 1, (int64_t)pack);
+	return each_row(cat, s, pack_row, &p, "list a pack's chunks");
+}
+
+struct dirents_ctx {
+	int (*fn)(void *arg, uint64_t parent, const char *name, uint64_t ino,
+		  bool is_dir);
+	void *arg;
+};
+
+static int dirent_row(sqlite3_stmt *s, void *ctx)
+{
+	struct dirents_ctx *d = ctx;
+	char name[STASH_NAME_MAX + 1];
+	size_t len = (size_t)sqlite3_column_bytes(s, 1);
+
+	if (len == 0 || len > STASH_NAME_MAX)
+		return -EBADMSG;
+	memcpy(name, sqlite3_column_blob(s, 1), len);
+	name[len] = '\0';
+	return d->fn(d->arg, (uint64_t)sqlite3_column_int64(s, 0), name,
+		     (uint64_t)sqlite3_column_int64(s, 2),
+		     sqlite3_column_int(s, 3) != 0);
+}
+
+int stash_cat_verify_snap_dirents(struct stash_cat *cat, uint64_t snap,
+				  int (*fn)(void *arg, uint64_t parent,
+					    const char *name, uint64_t ino,
+					    bool is_dir),
+				  void *arg)
+{
+	struct dirents_ctx d = { fn, arg };
+	sqlite3_stmt *s;
+	int ret;
+
+	/* Primary-key order (snap, parent, name): a range, no sort. */
+	ret = stash_cat_prepare(cat,
+				"SELECT d.parent, d.name, d.ino,"
+				" coalesce((i.mode & 61440) = 16384, 0)"
+				" FROM snap_dirents d LEFT JOIN snap_inodes i"
+				" ON i.snap = d.snap AND i.ino = d.ino"
+				" WHERE d.snap = ?1 ORDER BY d.parent, d.name",
+				&s, "list snapshot entries");
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(s, 1, (int64_t)snap);
+	return each_row(cat, s, dirent_row, &d, "list snapshot entries");
+}
+
+struct marks_ctx {
+	int (*fn)(void *arg, int64_t snap, int64_t ino, const void *value,
+		  size_t len);
+	void *arg;
+};
+
+static int mark_row(sqlite3_stmt *s, void *ctx)
+{
+	struct marks_ctx *m = ctx;
+
+	return m->fn(m->arg, sqlite3_column_int64(s, 0),
+		     sqlite3_column_int64(s, 1), sqlite3_column_blob(s, 2),
+		     (size_t)sqlite3_column_bytes(s, 2));
+}
+
+int stash_cat_verify_marks(struct stash_cat *cat, const char *name,
+			   int (*fn)(void *arg, int64_t snap, int64_t ino,
+				     const void *value, size_t len),
+			   void *arg)
+{
+	struct marks_ctx m = { fn, arg };
+	sqlite3_stmt *s;
+	int ret;
+
+	/* Names are stored as BLOBs: bind as one, or nothing matches. */
+	ret = stash_cat_prepare(cat,
+				"SELECT 0, ino, value FROM xattrs"
+				" WHERE name = ?1 UNION ALL"
+				" SELECT snap, ino, value FROM snap_xattrs"
+				" WHERE name = ?1",
+				&s, "find damage marks");
+	if (ret)
+		return ret;
+	sqlite3_bind_blob(s, 1, name, (int)strlen(name), SQLITE_STATIC);
+	return each_row(cat, s, mark_row, &m, "find damage marks");
+}
+
+/* ---- repairs ---- */
+
+/* Step a statement that changes rows; -ENOENT if it changed none. */
+static int change(struct stash_cat *cat, sqlite3_stmt *s, bool must_change,
+		  const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return stash_cat_sql_err(cat, rc, what);
+	if (must_change && sqlite3_changes(stash_cat_db(cat)) == 0)
+		return -ENOENT;
+	return 0;
+}
+
+int stash_cat_verify_relocate(struct stash_cat *cat, int64_t row,
+			      const struct stash_chunk_loc *loc,
+			      uint32_t raw_len)
+{
+	sqlite3_stmt *s;
+	int ret;
+
+	ret = stash_cat_prepare(cat,
+				"INSERT OR IGNORE INTO packs(id) VALUES(?1)",
+				&s, "add pack");
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(s, 1, (int64_t)loc->pack);
+	ret = change(cat, s, false, "add pack");
+	if (ret)
+		return ret;
+	ret = stash_cat_prepare(
+		cat,
+		"UPDATE chunks SET pack = ?2, off = ?3, len = ?4,"
+		" raw_len = ?5 WHERE id = ?1",
+		&s, "relocate chunk");
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(s, 1, row);
+	sqlite3_bind_int64(s, 2, (int64_t)loc->pack);
+	sqlite3_bind_int64(s, 3, (int64_t)loc->off);
+	sqlite3_bind_int64(s, 4, loc->len);
+	sqlite3_bind_int64(s, 5, raw_len);
+	return change(cat, s, true, "relocate chunk");
+}
+
+int stash_cat_verify_set_refs(struct stash_cat *cat, int64_t row, int64_t refs)
+{
+	sqlite3_stmt *s;
+	int ret;
+
+	ret = stash_cat_prepare(cat,
+				"UPDATE chunks SET refs = ?2 WHERE id = ?1", &s,
+				"set chunk refs");
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(s, 1, row);
+	sqlite3_bind_int64(s, 2, refs);
+	return change(cat, s, true, "set chunk refs");
+}
+
+int stash_cat_verify_set_mark(struct stash_cat *cat, int64_t snap, int64_t ino,
+			      const char *name, const void *value, size_t len)
+{
+	static const char *const sql[2][2] = {
+		{ "DELETE FROM xattrs WHERE ino = ?2 AND name = ?3",
+		  "INSERT INTO xattrs(ino, name, value) VALUES(?2, ?3, ?4)"
+		  " ON CONFLICT(ino, name) DO UPDATE SET value = excluded.value" },
+		{ "DELETE FROM snap_xattrs"
+		  " WHERE snap = ?1 AND ino = ?2 AND name = ?3",
+		  "INSERT INTO snap_xattrs(snap, ino, name, value)"
+		  " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(snap, ino, name)"
+		  " DO UPDATE SET value = excluded.value" },
+	};
+	sqlite3_stmt *s;
+	int ret;
+
+	if (len > INT32_MAX)
+		return -E2BIG;
+	ret = stash_cat_prepare(cat, sql[snap != 0][value != NULL], &s,
+				"set damage mark");
+	if (ret)
+		return ret;
+	if (snap)
+		sqlite3_bind_int64(s, 1, snap);
+	sqlite3_bind_int64(s, 2, ino);
+	sqlite3_bind_blob(s, 3, name, (int)strlen(name), SQLITE_TRANSIENT);
+	if (value)
+		sqlite3_bind_blob(s, 4, len ? value : "", (int)len,
+				  SQLITE_TRANSIENT);
+	return change(cat, s, false, "set damage mark");
 }

@@ -17,6 +17,8 @@
  *
  * A commit turns everything into CHUNKs and rewrites the file map in the
  * catalog from the first changed offset on, in one transaction.
+ * For gc: quiescing every open file, and reads that find a chunk again
+ * by id when gc has moved it from where the file last saw it.
  * Not done here: namespace operations and permissions (store.c).
  */
 #include <assert.h>
@@ -242,13 +244,38 @@ static bool job_is_done(struct stash_file *f, struct chunk_job *job)
 	return done;
 }
 
-/* Copy len bytes at off of a stored chunk into dst, through the cache. */
+/* Read the sealed chunk at loc and decode it into plain (raw_len). */
+static int fetch_chunk(struct stash_store *st, const uint8_t *id,
+		       const struct stash_chunk_loc *loc, uint8_t *plain,
+		       uint32_t raw_len)
+{
+	uint8_t *sealed = malloc(loc->len ? loc->len : 1);
+	int ret;
+
+	if (!sealed)
+		return -ENOMEM;
+	ret = stash_packs_read(st->packs, loc, sealed);
+	if (!ret)
+		ret = stash_chunk_decode(st->keys.chunk_data, st->keys.key_id,
+					 id, sealed, loc->len, plain, raw_len);
+	free(sealed);
+	return ret;
+}
+
+/*
+ * Copy len bytes at off of a stored chunk into dst, through the cache.
+ * loc is where the chunk was when the caller learnt of it; gc may have
+ * moved it since (and removed the pack), and a location found in the
+ * pending map may be a second copy gc reclaimed. So when the chunk is not
+ * at loc, the catalog's location for its id is tried once more.
+ */
 static int read_chunk(struct stash_store *st, const uint8_t *id,
 		      const struct stash_chunk_loc *loc, uint32_t raw_len,
 		      uint64_t off, void *dst, size_t len)
 {
-	uint8_t *sealed = NULL, *plain = NULL;
+	struct stash_chunk_loc now = *loc;
 	char hex[2 * STASH_ID_LEN + 1];
+	uint8_t *plain;
 	int ret;
 
 	if (stash_cache_read(st->cache, id, (size_t)off, dst, len) ==
@@ -256,35 +283,34 @@ static int read_chunk(struct stash_store *st, const uint8_t *id,
 		return 0;
 	if (off + len > raw_len)
 		return -EIO;
-	sealed = malloc(loc->len);
 	plain = malloc(raw_len ? raw_len : 1);
-	if (!sealed || !plain) {
-		ret = -ENOMEM;
-		goto out;
+	if (!plain)
+		return -ENOMEM;
+	ret = fetch_chunk(st, id, &now, plain, raw_len);
+	if (ret == -ENOENT || ret == -EBADMSG) {
+		int err;
+
+		pthread_mutex_lock(&st->cat_lock);
+		err = stash_cat_find_chunk(st->cat, id, &now);
+		pthread_mutex_unlock(&st->cat_lock);
+		if (!err && (now.pack != loc->pack || now.off != loc->off ||
+			     now.len != loc->len))
+			ret = fetch_chunk(st, id, &now, plain, raw_len);
 	}
-	ret = stash_packs_read(st->packs, loc, sealed);
-	if (!ret)
-		ret = stash_chunk_decode(st->keys.chunk_data, st->keys.key_id,
-					 id, sealed, loc->len, plain, raw_len);
 	if (ret) {
 		stash_hex(id, 8, hex);
 		stash_log(STASH_LOG_ERR, "chunk %s (pack %llu offset %llu): %s",
-			  hex, (unsigned long long)loc->pack,
-			  (unsigned long long)loc->off,
+			  hex, (unsigned long long)now.pack,
+			  (unsigned long long)now.off,
 			  ret == -EBADMSG ? "corrupt, does not authenticate"
 					  : strerror(-ret));
+		free(plain);
 		/* A missing pack is damage too, not a missing file. */
-		if (ret != -ENOMEM)
-			ret = -EBADMSG;
-		goto out;
+		return ret == -ENOMEM ? ret : -EBADMSG;
 	}
 	memcpy(dst, plain + off, len);
 	stash_cache_put(st->cache, id, plain, raw_len);
-	plain = NULL;
-out:
-	free(sealed);
-	free(plain);
-	return ret;
+	return 0;
 }
 
 /* ---- the segment array ---- */
@@ -991,6 +1017,61 @@ int stash_file_commit(struct stash_store *st, struct stash_file *f, int durable)
 	ret = commit_locked(st, f, durable);
 	pthread_mutex_unlock(&f->lock);
 	return ret;
+}
+
+/* ---- quiescing, for gc ---- */
+
+/* Unlock the files locked by quiesce, up to (not including) stop. */
+static void unlock_files(struct stash_store *st, const struct stash_file *stop)
+{
+	for (size_t b = 0; b < FILE_BUCKETS; b++) {
+		for (struct stash_file *f = st->files[b]; f; f = f->hnext) {
+			if (f == stop)
+				return;
+			pthread_mutex_unlock(&f->lock);
+		}
+	}
+}
+
+int stash_files_quiesce(struct stash_store *st)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&st->files_lock);
+	for (size_t b = 0; b < FILE_BUCKETS; b++) {
+		for (struct stash_file *f = st->files[b]; f; f = f->hnext) {
+			pthread_mutex_lock(&f->lock);
+			ret = commit_locked(st, f, 0);
+			if (ret) {
+				/* The writer's next flush still hears of it;
+				 * gc cannot go on while its chunks are not
+				 * all in the catalog. */
+				f->error = ret;
+				stash_log(STASH_LOG_WARN,
+					  "gc: cannot commit open inode %llu:"
+					  " %s",
+					  (unsigned long long)f->ino,
+					  strerror(-ret));
+				pthread_mutex_unlock(&f->lock);
+				unlock_files(st, f);
+				pthread_mutex_unlock(&st->files_lock);
+				return ret;
+			}
+		}
+	}
+	/*
+	 * Everything is committed and nothing is in flight: whatever is
+	 * left in the pending map is a chunk no commit used (its bytes are
+	 * garbage), so no writer may find it any more.
+	 */
+	stash_pending_clear(st);
+	return 0;
+}
+
+void stash_files_resume(struct stash_store *st)
+{
+	unlock_files(st, NULL);
+	pthread_mutex_unlock(&st->files_lock);
 }
 
 /* ---- the public file API ---- */

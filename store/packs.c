@@ -26,6 +26,8 @@
  * tail from a crash. Pack ids start at 1; a newly opened store scans
  * dir/XX/ for the highest id and starts its first pack at highest + 1,
  * lazily on the first append. Readers ignore the reserved header field.
+ * gc removes packs nothing uses any more, but the newest id is never
+ * freed (its file is cut to the header instead), so ids are not reused.
  *
  * Locks, in the order they are taken: sync_lock, lock, rlock.
  */
@@ -56,6 +58,9 @@
 #define PACK_AAD_LABEL "stashfs pack trailer v1"
 #define PACK_AAD_LABEL_LEN (sizeof(PACK_AAD_LABEL) - 1)
 #define PACK_AAD_LEN (PACK_AAD_LABEL_LEN + 8 + 4)
+_Static_assert(PACK_HDR_LEN + PACK_SEAL_LEN + PACK_FOOTER_LEN == 68 &&
+		       PACK_ENTRY_LEN == 48,
+	       "stash_pack_overhead() in packs.h is out of date");
 /* The trailer length field is a u32, which bounds the entries per pack. */
 #define PACK_MAX_ENTRIES ((UINT32_MAX - PACK_SEAL_LEN) / PACK_ENTRY_LEN)
 #define PACK_FD_CACHE 64
@@ -182,30 +187,34 @@ static bool is_hex_name(const char *s, size_t n)
 	return s[n] == '\0';
 }
 
-/* Highest id among dir/XX/<16 hex digits>, 0 when there is none. */
-static int scan_sub(DIR *sub, uint64_t *highest)
+/* Called for each pack file dir/XX/<16 hex digits>: subfd is dir/XX. */
+typedef int (*scan_fn)(void *arg, int subfd, const char *name, uint64_t id);
+
+static int scan_sub(DIR *sub, scan_fn fn, void *arg)
 {
 	for (;;) {
 		struct dirent *de;
+		int ret;
 
 		errno = 0;
 		de = readdir(sub);
 		if (!de)
 			return errno ? -errno : 0;
-		if (is_hex_name(de->d_name, 16)) {
-			uint64_t id = strtoull(de->d_name, NULL, 16);
-
-			*highest = STASH_MAX(*highest, id);
-		}
+		if (!is_hex_name(de->d_name, 16))
+			continue;
+		ret = fn(arg, dirfd(sub), de->d_name,
+			 strtoull(de->d_name, NULL, 16));
+		if (ret)
+			return ret;
 	}
 }
 
-static int scan_highest(const char *dir, uint64_t *highest)
+/* Call fn for every pack file under dir; a non-zero return stops. */
+static int scan_packs(const char *dir, scan_fn fn, void *arg)
 {
 	DIR *top, *sub;
 	int fd, ret = 0;
 
-	*highest = 0;
 	top = opendir(dir);
 	if (!top)
 		return -errno;
@@ -234,13 +243,30 @@ static int scan_highest(const char *dir, uint64_t *highest)
 			close(fd);
 			break;
 		}
-		ret = scan_sub(sub, highest);
+		ret = scan_sub(sub, fn, arg);
 		closedir(sub);
-		if (ret < 0)
+		if (ret)
 			break;
 	}
 	closedir(top);
 	return ret;
+}
+
+static int note_highest(void *arg, int subfd, const char *name, uint64_t id)
+{
+	uint64_t *highest = arg;
+
+	(void)subfd;
+	(void)name;
+	*highest = STASH_MAX(*highest, id);
+	return 0;
+}
+
+/* Highest id among dir/XX/<16 hex digits>, 0 when there is none. */
+static int scan_highest(const char *dir, uint64_t *highest)
+{
+	*highest = 0;
+	return scan_packs(dir, note_highest, highest);
 }
 
 int stash_packs_open(struct stash_packs **out, const char *dir,
@@ -767,6 +793,19 @@ uint64_t stash_packs_bytes_written(struct stash_packs *p)
 	return n;
 }
 
+/* Cut pack to its header (p->lock held): the file keeps its id taken. */
+static int cut_to_header(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, PACK_HDR_LEN) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 int stash_packs_remove(struct stash_packs *p, uint64_t pack)
 {
 	char path[PATH_MAX];
@@ -778,6 +817,11 @@ int stash_packs_remove(struct stash_packs *p, uint64_t pack)
 	pthread_mutex_lock(&p->lock);
 	if (p->cur && p->cur->id == pack) {
 		ret = -EBUSY;
+	} else if (pack + 1 == p->next_id) {
+		/* The newest id: the next open must not give it out again. */
+		ret = cut_to_header(path);
+		if (ret == 0)
+			ret = 1;
 	} else if (unlink(path) < 0) {
 		ret = -errno;
 	} else {
@@ -804,7 +848,54 @@ int stash_packs_remove(struct stash_packs *p, uint64_t pack)
 	pthread_mutex_unlock(&p->rlock);
 	if (old >= 0)
 		close(old);
+	return ret;
+}
+
+int stash_packs_rollover(struct stash_packs *p, uint64_t *last)
+{
+	bool flush = false;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->cur) {
+		/* Retired whatever happens; a trailer failure is for close,
+		 * as after an append. */
+		int r = finish_pack(p);
+
+		if (r < 0 && !p->deferred_err)
+			p->deferred_err = r;
+		flush = p->ndone >= PACK_MAX_UNSYNCED;
+	}
+	*last = p->next_id - 1;
+	pthread_mutex_unlock(&p->lock);
+	if (flush)
+		stash_packs_sync(p);
 	return 0;
+}
+
+struct list_args {
+	int (*fn)(void *arg, uint64_t pack, uint64_t size);
+	void *arg;
+};
+
+static int list_one(void *arg, int subfd, const char *name, uint64_t id)
+{
+	struct list_args *a = arg;
+	struct stat sb;
+
+	if (fstatat(subfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno; /* removed meanwhile */
+	if (!S_ISREG(sb.st_mode))
+		return 0;
+	return a->fn(a->arg, id, (uint64_t)sb.st_size);
+}
+
+int stash_packs_list(struct stash_packs *p,
+		     int (*fn)(void *arg, uint64_t pack, uint64_t size),
+		     void *arg)
+{
+	struct list_args a = { fn, arg };
+
+	return scan_packs(p->dir, list_one, &a);
 }
 
 int stash_packs_close(struct stash_packs *p)

@@ -26,6 +26,13 @@
 #define STASH_PACK_TARGET_DEFAULT (32u * 1024 * 1024)
 #define STASH_PACK_HDR_LEN 24 /* bytes before the first sealed chunk */
 
+/* Bytes of a finished pack that are not chunks: header, trailer listing
+ * entries chunks, footer. */
+static inline uint64_t stash_pack_overhead(uint64_t entries)
+{
+	return STASH_PACK_HDR_LEN + 12 + 48 * entries + 16 + 16;
+}
+
 struct stash_packs;
 
 struct stash_chunk_loc {
@@ -84,7 +91,31 @@ int stash_packs_read_trailer(
 	const char *dir, const uint8_t key[STASH_KEY_LEN], uint64_t pack,
 	int (*fn)(void *arg, const struct stash_pack_entry *e), void *arg);
 
-/* Delete pack id from disk (for gc). 0 or a negative errno. */
+/*
+ * Delete pack id from disk (for gc). The newest pack id given out (or
+ * found at open) is never freed: that file is cut to its header instead,
+ * so that the next open, which starts at the highest id present + 1,
+ * cannot hand the id out again. Returns 0 when the file is gone, 1 when
+ * it was cut to its header, -EBUSY for the pack being appended to, or
+ * another negative errno (-ENOENT: no such pack).
+ */
 int stash_packs_remove(struct stash_packs *p, uint64_t pack);
+
+/*
+ * Finish the pack being appended to, if any (trailer), so that every
+ * later append goes to a new pack. *last gets the highest pack id given
+ * out so far (or found at open): every pack created from now on has a
+ * larger id. 0 or a negative errno (the pack is retired in any case).
+ */
+int stash_packs_rollover(struct stash_packs *p, uint64_t *last);
+
+/*
+ * Call fn for every pack file in the directory (file names of 16 hex
+ * digits), in no particular order, with its id and size in bytes. A
+ * non-zero return from fn stops the listing and is returned.
+ */
+int stash_packs_list(struct stash_packs *p,
+		     int (*fn)(void *arg, uint64_t pack, uint64_t size),
+		     void *arg);
 
 #endif

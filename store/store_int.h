@@ -7,7 +7,8 @@
  * file.job_lock is a leaf: held only to flag a finished chunk job.
  * Workers in the pool take cat_lock, pending_lock and job_lock, one at a
  * time, never a file's lock: a thread holding a file's lock may wait for
- * its jobs.
+ * its jobs. Only gc's quiesce (file.c) holds several file locks at once,
+ * and only under files_lock, so no two threads ever do.
  */
 #ifndef STASH_STORE_INT_H
 #define STASH_STORE_INT_H
@@ -20,6 +21,7 @@
 #include "catalog.h"
 #include "chunker.h"
 #include "config.h"
+#include "gc.h"
 #include "packs.h"
 #include "pool.h"
 #include "retention.h"
@@ -71,6 +73,11 @@ struct stash_store {
 
 	atomic_uint_fast64_t bytes_written, bytes_read;
 	atomic_uint_fast64_t chunks_written, chunks_deduped;
+
+	/* gc.c, under files_lock (zero at open: no gc yet). */
+	bool gc_running;		/* a run is under way */
+	bool gc_ran;			/* gc_last holds a report */
+	struct stash_gc_report gc_last; /* progress, else the last report */
 };
 
 /* file.c, for store.c. */
@@ -93,6 +100,16 @@ int stash_file_commit(struct stash_store *st, struct stash_file *f,
 void stash_file_set_times(struct stash_file *f, const struct stash_attr *a);
 /* Drop every pending chunk entry (after a commit of everything). */
 void stash_pending_clear(struct stash_store *st);
+/*
+ * For gc: take files_lock and every open file's lock, commit every open
+ * file and clear the pending map. On success (0) the locks stay held
+ * until stash_files_resume, and until then every chunk location held in
+ * memory names a catalog row and no chunk job is in flight. On failure
+ * nothing is held, and the file that could not be committed keeps the
+ * error for its writer's next flush.
+ */
+int stash_files_quiesce(struct stash_store *st);
+void stash_files_resume(struct stash_store *st);
 /* snapshot.c: stop automatic snapshots (before the store closes). */
 void stash_snap_auto_stop(struct stash_store *st);
 /* Note a catalog commit, for the flusher. */

@@ -62,5 +62,12 @@ bool is_store_dir(const char *path);
 /* Subcommands outside stashfs.c: argv[0] is the subcommand's name. */
 int cmd_verify(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+/* `stashfs snapshot diff STORE|MNT A B`, argv[0] = "diff"
+ * (tools/cmd_restore.c); cmd_snapshot hands it over. */
+int snapshot_diff_main(int argc, char **argv);
 
 #endif

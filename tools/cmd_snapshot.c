@@ -29,6 +29,8 @@ static const char snapshot_usage[] =
 	"  list STORE|MNT [--json]      list snapshots, oldest first\n"
 	"  delete STORE|MNT NAME...     drop snapshots\n"
 	"  rename STORE|MNT NAME NEW    rename a snapshot\n"
+	"  diff STORE|MNT A B [--json]  paths added (+), removed (-), changed (M)\n"
+	"                               from A to B; '-' is the live tree\n"
 	"  prune STORE|MNT --keep-last N --keep-hourly N --keep-daily N\n"
 	"        --keep-weekly N --keep-monthly N --keep-yearly N\n"
 	"        [--prefix P] [--dry-run]\n"
@@ -336,6 +338,8 @@ int cmd_snapshot(int argc, char **argv)
 		return 0;
 	}
 	sub = argv[1];
+	if (!strcmp(sub, "diff"))
+		return snapshot_diff_main(argc - 1, argv + 1);
 	argc--;
 	argv++;
 	while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {

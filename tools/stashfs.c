@@ -832,6 +832,11 @@ static const char main_usage[] =
 	"  passwd STORE    set a new passphrase\n"
 	"  verify STORE    check an unmounted store and name damaged files\n"
 	"  snapshot ...    create, list, delete, rename, prune snapshots\n"
+	"  gc STORE|MNT    give back the space of deleted data\n"
+	"  export STORE|MNT SNAP FILE   write a snapshot as a tar archive\n"
+	"  import FILE STORE|MNT        restore an exported archive\n"
+	"  restore STORE|MNT SNAP [PATH...] [--to DIR]\n"
+	"                  copy a snapshot (or paths in it) back\n"
 	"Run 'stashfs COMMAND --help' for a command's options.";
 
 int main(int argc, char **argv)
@@ -843,7 +848,9 @@ int main(int argc, char **argv)
 		{ "init", cmd_init },	      { "mount", cmd_mount },
 		{ "umount", cmd_umount },     { "stats", cmd_stats },
 		{ "passwd", cmd_passwd },     { "verify", cmd_verify },
-		{ "snapshot", cmd_snapshot },
+		{ "snapshot", cmd_snapshot }, { "gc", cmd_gc },
+		{ "export", cmd_export },     { "import", cmd_import },
+		{ "restore", cmd_restore },
 	};
 
 	if (argc < 2)
