@@ -76,6 +76,20 @@ static const char *const migrations[] = {
 	"  snap INTEGER NOT NULL, ino INTEGER NOT NULL, off INTEGER NOT NULL,"
 	"  chunk INTEGER NOT NULL, len INTEGER NOT NULL,"
 	"  PRIMARY KEY(snap, ino, off)) WITHOUT ROWID;",
+	/* The full-text index (catalog_search.c, docs/SEARCH.md). */
+	"CREATE TABLE docs("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  ino INTEGER NOT NULL, line INTEGER NOT NULL,"
+	"  off INTEGER NOT NULL, len INTEGER NOT NULL, kind INTEGER NOT NULL,"
+	"  title TEXT, url TEXT, author TEXT, tags TEXT, lang TEXT,"
+	"  published_at INTEGER);"
+	"CREATE INDEX docs_by_ino ON docs(ino, line);"
+	"CREATE INDEX docs_by_date ON docs(published_at);"
+	"CREATE TABLE index_queue("
+	"  ino INTEGER PRIMARY KEY, gen INTEGER NOT NULL);"
+	"CREATE VIRTUAL TABLE docs_fts USING fts5("
+	"  title, content, author, tags, url, lang, meta, name,"
+	"  content='', tokenize='unicode61 remove_diacritics 2');",
 };
 
 enum stmt_id {
@@ -90,6 +104,8 @@ enum stmt_id {
 	ST_CREATE_INODE,
 	ST_DELETE_INODE,
 	ST_DELETE_XATTRS,
+	ST_DELETE_DOCS,
+	ST_UNQUEUE,
 	ST_READLINK,
 	ST_READLINK_SNAP, /* ST_READLINK for a snapshot inode */
 	ST_ADD_DIRENT,
@@ -145,6 +161,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 			    " VALUES(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[ST_DELETE_INODE] = "DELETE FROM inodes WHERE ino = ?1",
 	[ST_DELETE_XATTRS] = "DELETE FROM xattrs WHERE ino = ?1",
+	[ST_DELETE_DOCS] = "DELETE FROM docs WHERE ino = ?1",
+	[ST_UNQUEUE] = "DELETE FROM index_queue WHERE ino = ?1",
 	[ST_READLINK] = "SELECT target FROM inodes WHERE ino = ?1",
 	[ST_READLINK_SNAP] = "SELECT target FROM snap_inodes"
 			     " WHERE snap = ?9 AND ino = ?1",
@@ -566,13 +584,16 @@ int stash_cat_delete_inode(struct stash_cat *cat, uint64_t ino)
 
 	if (ret)
 		return ret;
-	s = stmt(cat, ST_DELETE_XATTRS);
-	if (!s)
-		return -EIO;
-	sqlite3_bind_int64(s, 1, (int64_t)ino);
-	ret = exec_stmt(cat, s, "delete xattrs");
-	if (ret)
-		return ret;
+	/* Its xattrs, documents and place in the indexing queue go too. */
+	for (enum stmt_id id = ST_DELETE_XATTRS; id <= ST_UNQUEUE; id++) {
+		s = stmt(cat, id);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, (int64_t)ino);
+		ret = exec_stmt(cat, s, "delete inode");
+		if (ret)
+			return ret;
+	}
 	s = stmt(cat, ST_DELETE_INODE);
 	if (!s)
 		return -EIO;

@@ -21,7 +21,7 @@
 #include "util.h"
 
 #define STASH_ROOT_INO 1
-#define STASH_CAT_SCHEMA_VERSION 2
+#define STASH_CAT_SCHEMA_VERSION 3
 
 /*
  * Inode numbers. A live inode's number is its inodes row, always below
@@ -113,7 +113,8 @@ int stash_cat_setattr(struct stash_cat *cat, const struct stash_attr *attr);
 /* Create an inode from attr (attr->ino is set); target for symlinks. */
 int stash_cat_create_inode(struct stash_cat *cat, struct stash_attr *attr,
 			   const char *target);
-/* Delete an inode with its xattrs and file map (chunk refs dropped). */
+/* Delete an inode with its xattrs, file map (chunk refs dropped) and
+ * index documents. */
 int stash_cat_delete_inode(struct stash_cat *cat, uint64_t ino);
 /* Symlink target into buf (size bytes); returns its length or -errno. */
 ssize_t stash_cat_readlink(struct stash_cat *cat, uint64_t ino, char *buf,

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 #include "chunk.h"
+#include "catalog_search.h"
 #include "crypto.h"
 #include "store_int.h"
 
@@ -311,6 +312,13 @@ static int read_chunk(struct stash_store *st, const uint8_t *id,
 	memcpy(dst, plain + off, len);
 	stash_cache_put(st->cache, id, plain, raw_len);
 	return 0;
+}
+
+int stash_chunk_read(struct stash_store *st, const uint8_t *id,
+		     const struct stash_chunk_loc *loc, uint32_t raw_len,
+		     uint64_t off, void *dst, size_t len)
+{
+	return read_chunk(st, id, loc, raw_len, off, dst, len);
 }
 
 /* ---- the segment array ---- */
@@ -981,6 +989,9 @@ static int commit_locked(struct stash_store *st, struct stash_file *f,
 	if (!ret && f->dirty_from != NO_CHANGE)
 		ret = stash_cat_replace_extents(st->cat, f->ino, f->dirty_from,
 						ext, n);
+	/* New content: its old documents go, in the same transaction. */
+	if (!ret && f->dirty_from != NO_CHANGE)
+		ret = stash_cat_index_touch(st->cat, f->ino);
 	if (!ret)
 		ret = stash_cat_getattr(st->cat, f->ino, &a);
 	if (!ret) {

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "catalog_search.h"
 #include "store_int.h"
 
 const char *const stash_areas[] = { "articles", "files", "programs", NULL };
@@ -190,6 +191,8 @@ static int open_store(struct stash_store **out, const char *path,
 	pthread_mutex_init(&st->flusher_lock, NULL);
 	pthread_cond_init(&st->flusher_cond, NULL);
 	pthread_cond_init(&st->autosnap_cond, NULL);
+	pthread_mutex_init(&st->index_lock, NULL);
+	pthread_cond_init(&st->index_cond, NULL);
 	st->path = strdup(path);
 	if (!st->path) {
 		ret = -ENOMEM;
@@ -313,6 +316,8 @@ void stash_store_note_commit(struct stash_store *st)
 	pthread_mutex_lock(&st->flusher_lock);
 	st->commits++;
 	pthread_mutex_unlock(&st->flusher_lock);
+	if (st->index_running)
+		stash_index_kick(st);
 }
 
 int stash_store_close(struct stash_store *st)
@@ -322,6 +327,7 @@ int stash_store_close(struct stash_store *st)
 	if (!st)
 		return 0;
 	stash_snap_auto_stop(st);
+	stash_index_stop(st);
 	if (st->flusher_running) {
 		pthread_mutex_lock(&st->flusher_lock);
 		st->flusher_stop = true;
@@ -365,12 +371,27 @@ int stash_store_close(struct stash_store *st)
 	pthread_mutex_destroy(&st->flusher_lock);
 	pthread_cond_destroy(&st->flusher_cond);
 	pthread_cond_destroy(&st->autosnap_cond);
+	pthread_mutex_destroy(&st->index_lock);
+	pthread_cond_destroy(&st->index_cond);
 	free(st->path);
 	free(st);
 	return ret;
 }
 
 /* ---- namespace ---- */
+
+/*
+ * A regular file's names changed: its documents go and it is queued for
+ * the indexer (name and area are part of them), or, when its last name
+ * went, they just go.
+ */
+static int reindex(struct stash_store *st, const struct stash_attr *a)
+{
+	if (!S_ISREG(a->mode))
+		return 0;
+	return a->nlink ? stash_cat_index_touch(st->cat, a->ino)
+			: stash_cat_index_forget(st->cat, a->ino);
+}
 
 /*
  * Run fn inside one catalog transaction under the catalog lock; commit if
@@ -458,6 +479,8 @@ static int do_create(struct stash_store *st, void *arg)
 	if (!ret)
 		ret = stash_cat_add_dirent(st->cat, a->parent, a->name,
 					   a->attr->ino);
+	if (!ret)
+		ret = reindex(st, a->attr);
 	if (ret)
 		return ret;
 	if (S_ISDIR(a->attr->mode))
@@ -625,6 +648,8 @@ static int do_remove(struct stash_store *st, void *arg)
 		ret = stash_cat_del_dirent(st->cat, a->parent, a->name);
 	if (!ret)
 		ret = drop_link(st, &victim, now);
+	if (!ret)
+		ret = reindex(st, &victim);
 	if (ret)
 		return ret;
 	if (a->dir)
@@ -732,6 +757,8 @@ static int do_rename(struct stash_store *st, void *arg)
 		}
 		dst.ctime = now;
 		ret = stash_cat_setattr(st->cat, &dst);
+		if (!ret)
+			ret = reindex(st, &dst);
 		if (ret)
 			return ret;
 	} else {
@@ -750,6 +777,8 @@ static int do_rename(struct stash_store *st, void *arg)
 						   a->newname);
 			if (!ret)
 				ret = drop_link(st, &dst, now);
+			if (!ret)
+				ret = reindex(st, &dst);
 			if (ret)
 				return ret;
 		}
@@ -764,6 +793,8 @@ static int do_rename(struct stash_store *st, void *arg)
 	}
 	src.ctime = now;
 	ret = stash_cat_setattr(st->cat, &src);
+	if (!ret)
+		ret = reindex(st, &src);
 	if (ret)
 		return ret;
 	parent.mtime = parent.ctime = now;

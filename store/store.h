@@ -181,6 +181,39 @@ int stash_snap_prune(struct stash_store *st, const struct stash_retention *keep,
 int stash_snap_auto_start(struct stash_store *st, int64_t every_ns,
 			  const struct stash_retention *keep);
 
+/*
+ * Search (docs/SEARCH.md). The indexer thread (started by the mount)
+ * indexes each change moments after it commits.
+ */
+int stash_index_start(struct stash_store *st);
+/* Wait until every file queued so far is indexed: 0, -ETIMEDOUT, or
+ * -ESRCH when the indexer does not run. */
+int stash_index_wait(struct stash_store *st, int timeout_ms);
+
+/* A search result. Strings are valid during the callback only. */
+struct stash_search_hit {
+	uint64_t ino;	   /* the live file */
+	uint64_t line;	   /* 0: the whole file; a JSON Lines record's line */
+	uint64_t off, len; /* the record's bytes in the file */
+	double score;	   /* bm25: lower is better */
+	const char *name;  /* the file's name */
+	const char *area;  /* the top-level folder it is in */
+	const char *title, *url, *author, *tags, *lang; /* NULL if none */
+	int64_t date; /* published_at, or the file's mtime when indexed */
+	bool has_date;
+};
+
+/*
+ * Run query (the syntax of query.h): fn gets each hit, best first, at
+ * most the query's limit; a non-zero return from fn stops (not an error).
+ * Waits for the indexer first, so files committed before the call are
+ * found. -EINVAL with a one-line reason in err for a query that does not
+ * parse or that FTS5 refuses.
+ */
+int stash_store_search(struct stash_store *st, const char *query,
+		       int (*fn)(void *arg, const struct stash_search_hit *h),
+		       void *arg, char *err, size_t errlen);
+
 /* Verify the catalog's integrity (PRAGMA integrity_check). */
 int stash_store_check(struct stash_store *st);
 

@@ -64,6 +64,12 @@ struct stash_store {
 	bool flusher_running;
 	uint64_t commits; /* catalog commits since the last sync */
 
+	/* The indexer thread (indexer.c); flags under index_lock. */
+	pthread_t indexer;
+	pthread_mutex_t index_lock;
+	pthread_cond_t index_cond;
+	bool index_running, index_stop, index_idle, index_kicked;
+
 	/* Automatic snapshots (snapshot.c); stop under flusher_lock. */
 	pthread_t autosnap;
 	pthread_cond_t autosnap_cond;
@@ -110,6 +116,14 @@ void stash_pending_clear(struct stash_store *st);
  */
 int stash_files_quiesce(struct stash_store *st);
 void stash_files_resume(struct stash_store *st);
+/* file.c: copy len bytes at off of a stored chunk into dst (cache). */
+int stash_chunk_read(struct stash_store *st, const uint8_t *id,
+		     const struct stash_chunk_loc *loc, uint32_t raw_len,
+		     uint64_t off, void *dst, size_t len);
+/* indexer.c: stop the indexer (before the store closes); wake it after a
+ * commit that queued files. */
+void stash_index_stop(struct stash_store *st);
+void stash_index_kick(struct stash_store *st);
 /* snapshot.c: stop automatic snapshots (before the store closes). */
 void stash_snap_auto_stop(struct stash_store *st);
 /* Note a catalog commit, for the flusher. */
