@@ -19,15 +19,77 @@
 
 #include "backups.h"
 #include "gc.h"
+#include "search.h"
 #include "util.h"
 
 #define ATTR_TIMEOUT 1.0
 #define ENTRY_TIMEOUT 1.0
 #define MAX_IO (1u << 20)
 
+/* The session's state: the store, and what the virtual folders keep. */
+struct fs_ctx {
+	struct stash_store *st;
+	struct fs_search *search;
+};
+
 static struct stash_store *store_of(fuse_req_t req)
 {
-	return fuse_req_userdata(req);
+	return ((struct fs_ctx *)fuse_req_userdata(req))->st;
+}
+
+static struct fs_search *search_of(fuse_req_t req)
+{
+	return ((struct fs_ctx *)fuse_req_userdata(req))->search;
+}
+
+/* .stats at the root: the store's figures as JSON, current at each open. */
+#define STATS_NAME ".stats"
+#define FS_INO_STATS (FS_INO_VIRTUAL | 5)
+
+static int stats_text(struct stash_store *st, struct fs_vfile **out)
+{
+	struct fs_vfile *vf = calloc(1, sizeof(*vf));
+	int ret = vf ? stash_store_stats_json(st, &vf->data) : -ENOMEM;
+
+	if (ret) {
+		fs_vfile_free(vf);
+		return ret;
+	}
+	vf->len = strlen(vf->data);
+	*out = vf;
+	return 0;
+}
+
+static int stats_attr(struct stash_store *st, struct stash_attr *out)
+{
+	struct fs_vfile *vf = NULL;
+	int ret = stash_store_getattr(st, STASH_ROOT_INO, out);
+
+	if (!ret)
+		ret = stats_text(st, &vf);
+	if (ret)
+		return ret;
+	out->ino = FS_INO_STATS;
+	out->mode = S_IFREG | 0444;
+	out->nlink = 1;
+	out->size = vf->len;
+	out->atime = out->mtime = out->ctime = stash_wall_ns();
+	fs_vfile_free(vf);
+	return 0;
+}
+
+/* Files that are not the store's: .stats and those of .search. */
+static bool is_virtual_file(fuse_ino_t ino)
+{
+	return ino == FS_INO_STATS || fs_search_owns(ino);
+}
+
+/* Nothing virtual is cached: .search and .stats show what is now. */
+static bool uncached(fuse_ino_t parent, const char *name)
+{
+	return fs_search_owns(parent) ||
+	       (parent == FUSE_ROOT_ID &&
+		(!strcmp(name, SEARCH_NAME) || !strcmp(name, STATS_NAME)));
 }
 
 static int user_err(int err)
@@ -101,32 +163,62 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * Off, the kernel truncates with a setattr(size=0) after the open.
 	 */
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+	/*
+	 * With asynchronous direct I/O the kernel may end a read at end of
+	 * file while requests for the rest are still queued, and a close
+	 * then releases the handle under them: the files of .search and
+	 * .stats are direct I/O and freed at release.
+	 */
+	conn->want &= ~FUSE_CAP_ASYNC_DIO;
 }
 
 /* Attributes of any inode: the catalog's or a virtual one. */
-static int get_attr(struct stash_store *st, fuse_ino_t ino,
-		    struct stash_attr *a)
+static int get_attr(fuse_req_t req, fuse_ino_t ino, struct stash_attr *a)
 {
 	if (ino == FS_INO_BACKUPS)
-		return backups_getattr(st, a);
-	return stash_store_getattr(st, ino, a);
+		return backups_getattr(store_of(req), a);
+	if (ino == FS_INO_STATS)
+		return stats_attr(store_of(req), a);
+	if (fs_search_owns(ino))
+		return fs_search_getattr(search_of(req), ino, a);
+	return stash_store_getattr(store_of(req), ino, a);
 }
 
-static int lookup(struct stash_store *st, fuse_ino_t parent, const char *name,
+static int lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
 		  struct stash_attr *a)
 {
+	struct stash_store *st = store_of(req);
+
 	if (parent == FUSE_ROOT_ID && !strcmp(name, BACKUPS_NAME))
 		return backups_getattr(st, a);
+	if (parent == FUSE_ROOT_ID && !strcmp(name, SEARCH_NAME))
+		return fs_search_getattr(search_of(req), FS_INO_SEARCH, a);
+	if (parent == FUSE_ROOT_ID && !strcmp(name, STATS_NAME))
+		return stats_attr(st, a);
 	if (parent == FS_INO_BACKUPS)
 		return backups_lookup(st, name, a);
+	if (fs_search_owns(parent))
+		return fs_search_lookup(search_of(req), parent, name, a);
 	return stash_store_lookup(st, parent, name, a);
 }
 
 static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct stash_attr a;
-	int ret = lookup(store_of(req), parent, name, &a);
+	int ret = lookup(req, parent, name, &a);
 
+	if (uncached(parent, name)) {
+		struct fuse_entry_param e;
+
+		if (ret) {
+			reply_err(req, ret);
+			return;
+		}
+		to_entry(&a, &e);
+		e.attr_timeout = e.entry_timeout = 0;
+		fuse_reply_entry(req, &e);
+		return;
+	}
 	if (ret == -ENOENT) {
 		/* A negative entry, cached like a positive one. */
 		struct fuse_entry_param e = { .entry_timeout = ENTRY_TIMEOUT };
@@ -157,7 +249,7 @@ static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino,
 {
 	struct stash_attr a;
 	struct stat st;
-	int ret = get_attr(store_of(req), ino, &a);
+	int ret = get_attr(req, ino, &a);
 
 	(void)fi;
 	if (ret) {
@@ -165,7 +257,7 @@ static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	to_stat(&a, &st);
-	fuse_reply_attr(req, &st, ATTR_TIMEOUT);
+	fuse_reply_attr(req, &st, is_virtual_file(ino) ? 0 : ATTR_TIMEOUT);
 }
 
 static int64_t ts_ns(const struct timespec *ts)
@@ -342,12 +434,39 @@ static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, user_err(ret));
 }
 
+/* A file of .search: its content as it is now, read-only. */
+static void open_virtual(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi)
+{
+	struct fs_vfile *vf;
+	int ret;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	ret = ino == FS_INO_STATS ? stats_text(store_of(req), &vf)
+				  : fs_search_open(search_of(req), ino, &vf);
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)vf;
+	fi->direct_io = 1; /* its size may change from open to open */
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		fs_vfile_free(vf);
+}
+
 static void fs_op_open(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct stash_file *f;
 	int ret;
 
+	if (is_virtual_file(ino)) {
+		open_virtual(req, ino, fi);
+		return;
+	}
 	if (stash_ino_snap(ino) &&
 	    ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))) {
 		fuse_reply_err(req, EROFS); /* a snapshot's file */
@@ -404,9 +523,17 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf;
 	ssize_t n;
 
-	(void)ino;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (is_virtual_file(ino)) {
+		const struct fs_vfile *vf =
+			(const struct fs_vfile *)(uintptr_t)fi->fh;
+		size_t start = (uint64_t)off < vf->len ? (size_t)off : vf->len;
+
+		fuse_reply_buf(req, vf->data + start,
+			       STASH_MIN(size, vf->len - start));
 		return;
 	}
 	buf = malloc(size ? size : 1);
@@ -444,7 +571,10 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 static void fs_op_flush(fuse_req_t req, fuse_ino_t ino,
 			struct fuse_file_info *fi)
 {
-	(void)ino;
+	if (is_virtual_file(ino)) {
+		fuse_reply_err(req, 0);
+		return;
+	}
 	fuse_reply_err(req,
 		       user_err(stash_file_flush(store_of(req), file_of(fi))));
 }
@@ -452,7 +582,11 @@ static void fs_op_flush(fuse_req_t req, fuse_ino_t ino,
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
-	(void)ino;
+	if (is_virtual_file(ino)) {
+		fs_vfile_free((struct fs_vfile *)(uintptr_t)fi->fh);
+		fuse_reply_err(req, 0);
+		return;
+	}
 	fuse_reply_err(
 		req, user_err(stash_file_release(store_of(req), file_of(fi))));
 }
@@ -460,8 +594,11 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino,
 static void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 			struct fuse_file_info *fi)
 {
-	(void)ino;
 	(void)datasync;
+	if (is_virtual_file(ino)) {
+		fuse_reply_err(req, 0);
+		return;
+	}
 	fuse_reply_err(req,
 		       user_err(stash_file_fsync(store_of(req), file_of(fi))));
 }
@@ -470,7 +607,7 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	struct stash_attr a;
-	int ret = get_attr(store_of(req), ino, &a);
+	int ret = get_attr(req, ino, &a);
 
 	if (!ret && !S_ISDIR(a.mode))
 		ret = -ENOTDIR;
@@ -509,8 +646,10 @@ static int add_entry(struct dirbuf *d, const char *name,
 		struct fuse_entry_param e;
 
 		to_entry(a, &e);
-		if (a->ino == d->self)
-			e.ino = 0; /* "." and "..": no lookup is taken */
+		/* "." and "..", and names whose lookup runs a query: the
+		 * kernel takes no lookup from the listing. */
+		if (a->ino == d->self || fs_search_lookup_only(a->ino))
+			e.ino = 0;
 		n = fuse_add_direntry_plus(d->req, d->buf + d->used, room, name,
 					   &e, (off_t)next);
 	} else {
@@ -560,6 +699,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		ret = backups_readdir(store_of(req),
 				      off > 2 ? (uint64_t)off - 2 : 0,
 				      dirent_cb, &d);
+	else if (fs_search_owns(ino))
+		ret = fs_search_readdir(search_of(req), ino,
+					off > 2 ? (uint64_t)off - 2 : 0,
+					dirent_cb, &d);
 	else
 		ret = stash_store_readdir(store_of(req), ino,
 					  off > 2 ? (uint64_t)off - 2 : 0,
@@ -605,6 +748,12 @@ static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (ino == FUSE_ROOT_ID && !strcmp(name, "user.stashfs.gc")) {
 		fuse_reply_err(req, user_err(stash_store_gc_json(store_of(req),
 								 value, size)));
+		return;
+	}
+	/* `stashfs reindex MNT`: the index is rebuilt in the background. */
+	if (ino == FUSE_ROOT_ID && !strcmp(name, "user.stashfs.reindex")) {
+		fuse_reply_err(req,
+			       user_err(stash_store_reindex(store_of(req))));
 		return;
 	}
 	fuse_reply_err(req,
@@ -668,7 +817,10 @@ static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = stash_store_getxattr(store_of(req), ino, name, buf, size);
+	/* user.stashfs.path and .line: where a file (or record) lives. */
+	n = fs_search_getxattr(search_of(req), ino, name, buf, size);
+	if (n == -ENODATA && !fs_search_owns(ino))
+		n = stash_store_getxattr(store_of(req), ino, name, buf, size);
 	if (n < 0)
 		reply_err(req, (int)n);
 	else if (size == 0)
@@ -703,8 +855,19 @@ static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 							     name)));
 }
 
+/* The session ends: what the virtual folders kept goes (the store is the
+ * caller's). */
+static void fs_op_destroy(void *userdata)
+{
+	struct fs_ctx *ctx = userdata;
+
+	fs_search_free(ctx->search);
+	free(ctx);
+}
+
 static const struct fuse_lowlevel_ops fs_ops = {
 	.init = fs_op_init,
+	.destroy = fs_op_destroy,
 	.lookup = fs_op_lookup,
 	.forget = fs_op_forget,
 	.forget_multi = fs_op_forget_multi,
@@ -739,7 +902,21 @@ static const struct fuse_lowlevel_ops fs_ops = {
 struct fuse_session *stash_fs_session_new(struct stash_store *st,
 					  struct fuse_args *args)
 {
-	return fuse_session_new(args, &fs_ops, sizeof(fs_ops), st);
+	struct fs_ctx *ctx = calloc(1, sizeof(*ctx));
+	struct fuse_session *se;
+
+	if (!ctx)
+		return NULL;
+	ctx->st = st;
+	ctx->search = fs_search_new(st);
+	if (!ctx->search) {
+		free(ctx);
+		return NULL;
+	}
+	se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), ctx);
+	if (!se)
+		fs_op_destroy(ctx);
+	return se;
 }
 
 int stash_fs_loop(struct fuse_session *se)

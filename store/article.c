@@ -24,6 +24,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "textnorm.h"
 #include "util.h"
 
 #define NUMBER_MAX 63 /* cJSON parses numbers in a 64-byte buffer */
@@ -176,78 +177,13 @@ static void set_err(char *err, size_t errsize, const char *fmt, ...)
 	va_end(ap);
 }
 
-/*
- * Length of the valid UTF-8 sequence at p (n bytes available) and its code
- * point, or 0 if invalid: overlong forms, surrogates and anything above
- * U+10FFFF are invalid.
- */
-static size_t utf8_len(const uint8_t *p, size_t n, uint32_t *cp)
-{
-	uint32_t c;
-	size_t len;
-
-	if (n == 0)
-		return 0;
-	if (p[0] < 0x80) {
-		*cp = p[0];
-		return 1;
-	}
-	if (p[0] < 0xc2) /* a continuation byte, or an overlong 2-byte form */
-		return 0;
-	if (p[0] < 0xe0) {
-		len = 2;
-		c = p[0] & 0x1f;
-	} else if (p[0] < 0xf0) {
-		len = 3;
-		c = p[0] & 0x0f;
-	} else if (p[0] < 0xf5) {
-		len = 4;
-		c = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (p[i] & 0x3f);
-	}
-	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
-	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
-
 /* Encode c (U+FFFD if it is NUL or not a scalar value); returns the
  * length. */
 static size_t utf8_encode(uint32_t c, char s[4])
 {
-	size_t n;
-
 	if (c == 0 || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
 		c = 0xfffd;
-	if (c < 0x80) {
-		s[0] = (char)c;
-		n = 1;
-	} else if (c < 0x800) {
-		s[0] = (char)(0xc0 | (c >> 6));
-		s[1] = (char)(0x80 | (c & 0x3f));
-		n = 2;
-	} else if (c < 0x10000) {
-		s[0] = (char)(0xe0 | (c >> 12));
-		s[1] = (char)(0x80 | ((c >> 6) & 0x3f));
-		s[2] = (char)(0x80 | (c & 0x3f));
-		n = 3;
-	} else {
-		s[0] = (char)(0xf0 | (c >> 18));
-		s[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-		s[2] = (char)(0x80 | ((c >> 6) & 0x3f));
-		s[3] = (char)(0x80 | (c & 0x3f));
-		n = 4;
-	}
-	return n;
+	return stash_textnorm_utf8_encode(c, s);
 }
 
 /* ---- strict JSON scanner ----------------------------------------------
@@ -377,7 +313,8 @@ static int scan_string(struct scan *s)
 					 "control character U+%04X in a string "
 					 "must be escaped",
 					 c);
-		n = utf8_len(s->p + s->pos, s->len - s->pos, &cp);
+		n = stash_textnorm_utf8_decode(s->p + s->pos, s->len - s->pos,
+					       &cp);
 		if (n == 0)
 			return scan_fail(s, s->pos,
 					 "invalid UTF-8 in a string");
@@ -1443,7 +1380,8 @@ bool stash_article_is_text(const uint8_t *buf, size_t len)
 	uint32_t cp;
 
 	while (pos < len) {
-		size_t n = utf8_len(buf + pos, len - pos, &cp);
+		size_t n =
+			stash_textnorm_utf8_decode(buf + pos, len - pos, &cp);
 
 		if (n == 0 || cp == 0)
 			return false;

@@ -89,7 +89,10 @@ static const char *const migrations[] = {
 	"  ino INTEGER PRIMARY KEY, gen INTEGER NOT NULL);"
 	"CREATE VIRTUAL TABLE docs_fts USING fts5("
 	"  title, content, author, tags, url, lang, meta, name,"
-	"  content='', tokenize='unicode61 remove_diacritics 2');",
+	"  content='', tokenize='unicode61 remove_diacritics 2');"
+	/* Files stored before the index: queued, indexed at next mount. */
+	"INSERT INTO index_queue(ino, gen)"
+	"  SELECT ino, 1 FROM inodes WHERE (mode & 61440) = 32768;",
 };
 
 enum stmt_id {
@@ -1050,6 +1053,16 @@ int stash_cat_stats(struct stash_cat *cat, struct stash_cat_stats *out)
 	if (!ret)
 		ret = query_u64(cat, "SELECT count(*), 0 FROM snapshots",
 				&out->snapshots, NULL);
+	if (!ret)
+		ret = query_u64(cat,
+				"SELECT (SELECT count(*) FROM docs),"
+				" (SELECT count(*) FROM index_queue)",
+				&out->docs, &out->index_pending);
+	if (!ret)
+		ret = query_u64(cat,
+				"SELECT count(*), 0 FROM xattrs WHERE name ="
+				" CAST('user.stashfs.index_error' AS BLOB)",
+				&out->index_errors, NULL);
 	return ret;
 }
 

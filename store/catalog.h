@@ -83,10 +83,14 @@ struct stash_cat_stats {
 	uint64_t chunks;	     /* chunks referenced at least once */
 	uint64_t chunk_raw_bytes;    /* plaintext bytes of those chunks */
 	uint64_t chunk_stored_bytes; /* sealed bytes of those chunks */
-	uint64_t dead_chunks; /* chunks no longer referenced (await gc) */
-	uint64_t dead_bytes;  /* their sealed bytes */
-	uint64_t packs;	      /* pack files holding chunks */
-	uint64_t snapshots;   /* snapshots taken and not dropped */
+	uint64_t dead_chunks;	/* chunks no longer referenced (await gc) */
+	uint64_t dead_bytes;	/* their sealed bytes */
+	uint64_t packs;		/* pack files holding chunks */
+	uint64_t snapshots;	/* snapshots taken and not dropped */
+	uint64_t docs;		/* documents in the full-text index */
+	uint64_t index_pending; /* files waiting for the indexer */
+	uint64_t index_errors;	/* files not indexed as they should be
+				 * (malformed JSON) */
 };
 
 /*

@@ -320,3 +320,31 @@ int stash_cat_name_area(struct stash_cat *cat, uint64_t ino, char *name,
 	ret = stash_cat_names_of(cat, dir, first_entry, &w);
 	return ret == 1 ? 0 : ret;
 }
+
+int stash_cat_doc_get(struct stash_cat *cat, uint64_t id, uint64_t *ino,
+		      uint64_t *line, uint64_t *off, uint64_t *len)
+{
+	sqlite3_stmt *s;
+	int rc, ret = stash_cat_prepare(cat,
+					"SELECT ino, line, off, len FROM docs"
+					" WHERE id = ?1",
+					&s, "find document");
+
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(s, 1, (int64_t)id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*ino = (uint64_t)sqlite3_column_int64(s, 0);
+		*line = (uint64_t)sqlite3_column_int64(s, 1);
+		*off = (uint64_t)sqlite3_column_int64(s, 2);
+		*len = (uint64_t)sqlite3_column_int64(s, 3);
+		ret = 0;
+	} else {
+		ret = rc == SQLITE_DONE
+			      ? -ENOENT
+			      : stash_cat_sql_err(cat, rc, "find document");
+	}
+	sqlite3_finalize(s);
+	return ret;
+}

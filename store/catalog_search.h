@@ -77,6 +77,9 @@ int stash_cat_name_area(struct stash_cat *cat, uint64_t ino, char *name,
 			char *area);
 
 int stash_cat_doc_add(struct stash_cat *cat, const struct stash_doc *d);
+/* A document's file and record bytes; -ENOENT if there is none. */
+int stash_cat_doc_get(struct stash_cat *cat, uint64_t id, uint64_t *ino,
+		      uint64_t *line, uint64_t *off, uint64_t *len);
 /* Documents indexed, and index rows left by changed documents. */
 int stash_cat_doc_counts(struct stash_cat *cat, uint64_t *docs,
 			 uint64_t *stale);

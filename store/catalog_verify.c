@@ -15,6 +15,19 @@
 #include "catalog_int.h"
 #include "catalog_verify.h"
 
+/* Copy the name in column col of s's row into name (NUL-terminated);
+ * -EBADMSG if it is empty or longer than a name can be. */
+static int column_name(sqlite3_stmt *s, int col, char name[STASH_NAME_MAX + 1])
+{
+	size_t len = (size_t)sqlite3_column_bytes(s, col);
+
+	if (len == 0 || len > STASH_NAME_MAX)
+		return -EBADMSG;
+	memcpy(name, sqlite3_column_blob(s, col), len);
+	name[len] = '\0';
+	return 0;
+}
+
 int stash_cat_integrity(struct stash_cat *cat,
 			int (*fn)(void *arg, const char *msg), void *arg)
 {
@@ -209,15 +222,10 @@ int stash_cat_names_of(struct stash_cat *cat, uint64_t ino,
 		return ret;
 	sqlite3_bind_int64(s, 1, (int64_t)ino);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		size_t len = (size_t)sqlite3_column_bytes(s, 1);
-
-		if (len == 0 || len > STASH_NAME_MAX) {
-			ret = -EBADMSG;
-			break;
-		}
-		memcpy(name, sqlite3_column_blob(s, 1), len);
-		name[len] = '\0';
-		ret = fn(arg, (uint64_t)sqlite3_column_int64(s, 0), name);
+		ret = column_name(s, 1, name);
+		if (!ret)
+			ret = fn(arg, (uint64_t)sqlite3_column_int64(s, 0),
+				 name);
 		if (ret)
 			break;
 	}
@@ -245,6 +253,24 @@ static int each_row(struct stash_cat *cat, sqlite3_stmt *s,
 	if (!ret && rc != SQLITE_ROW && rc != SQLITE_DONE)
 		ret = stash_cat_sql_err(cat, rc, what);
 	sqlite3_finalize(s);
+	return ret;
+}
+
+/* each_row over the statements sql[0..n) in turn, the live tree's and
+ * the snapshots', until one fails. */
+static int each_row_of(struct stash_cat *cat, const char *const *sql, size_t n,
+		       int (*row)(sqlite3_stmt *s, void *ctx), void *ctx,
+		       const char *what)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < n && !ret; i++) {
+		sqlite3_stmt *s;
+
+		ret = stash_cat_prepare(cat, sql[i], &s, what);
+		if (!ret)
+			ret = each_row(cat, s, row, ctx, what);
+	}
 	return ret;
 }
 
@@ -297,16 +323,9 @@ int stash_cat_verify_scan_maps(struct stash_cat *cat,
 		" ORDER BY e.snap, e.ino, e.off",
 	};
 	struct map_ctx m = { fn, arg };
-	int ret = 0;
 
-	for (size_t i = 0; i < STASH_ARRAY_SIZE(sql) && !ret; i++) {
-		sqlite3_stmt *s;
-
-		ret = stash_cat_prepare(cat, sql[i], &s, "scan file maps");
-		if (!ret)
-			ret = each_row(cat, s, map_row, &m, "scan file maps");
-	}
-	return ret;
+	return each_row_of(cat, sql, STASH_ARRAY_SIZE(sql), map_row, &m,
+			   "scan file maps");
 }
 
 struct unmapped_ctx {
@@ -339,17 +358,9 @@ int stash_cat_verify_unmapped(struct stash_cat *cat,
 		" ORDER BY snap, ino",
 	};
 	struct unmapped_ctx u = { fn, arg };
-	int ret = 0;
 
-	for (size_t i = 0; i < STASH_ARRAY_SIZE(sql) && !ret; i++) {
-		sqlite3_stmt *s;
-
-		ret = stash_cat_prepare(cat, sql[i], &s, "find unmapped files");
-		if (!ret)
-			ret = each_row(cat, s, unmapped_row, &u,
-				       "find unmapped files");
-	}
-	return ret;
+	return each_row_of(cat, sql, STASH_ARRAY_SIZE(sql), unmapped_row, &u,
+			   "find unmapped files");
 }
 
 int stash_cat_verify_totals(struct stash_cat *cat, uint64_t *chunks,
@@ -421,12 +432,10 @@ static int dirent_row(sqlite3_stmt *s, void *ctx)
 {
 	struct dirents_ctx *d = ctx;
 	char name[STASH_NAME_MAX + 1];
-	size_t len = (size_t)sqlite3_column_bytes(s, 1);
+	int ret = column_name(s, 1, name);
 
-	if (len == 0 || len > STASH_NAME_MAX)
-		return -EBADMSG;
-	memcpy(name, sqlite3_column_blob(s, 1), len);
-	name[len] = '\0';
+	if (ret)
+		return ret;
 	return d->fn(d->arg, (uint64_t)sqlite3_column_int64(s, 0), name,
 		     (uint64_t)sqlite3_column_int64(s, 2),
 		     sqlite3_column_int(s, 3) != 0);

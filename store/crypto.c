@@ -27,6 +27,8 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "util.h"
+
 /* RFC 5869: at most 255 blocks of output. */
 #define HKDF_MAX_OUT ((size_t)255 * 32)
 /* OpenSSL 3.0 keeps at most this many bytes of HKDF info. */
@@ -437,18 +439,6 @@ void stash_hex(const uint8_t *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-/* Value of one hex digit (either case), or -1. */
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * The string must be exactly 2 * len digits: a short string stops at its
  * NUL (not a digit), and anything after the last digit is refused. On
@@ -459,8 +449,8 @@ int stash_unhex(const char *in, uint8_t *out, size_t len)
 	if (in == NULL || (out == NULL && len > 0))
 		return -EINVAL;
 	for (size_t i = 0; i < len; i++) {
-		int hi = hex_digit(in[2 * i]);
-		int lo = hi < 0 ? -1 : hex_digit(in[2 * i + 1]);
+		int hi = stash_hex_digit(in[2 * i]);
+		int lo = hi < 0 ? -1 : stash_hex_digit(in[2 * i + 1]);
 
 		if (lo < 0) {
 			stash_crypto_wipe(out, len);

@@ -569,23 +569,6 @@ static int run(struct gc *g)
 	return ret;
 }
 
-/*
- * Fold the WAL, which now holds every move, into the database, so the
- * space figures are what stays. Packs first, under the catalog lock, as
- * the flusher does (FORMAT.md, I4).
- */
-static int checkpoint(struct stash_store *st)
-{
-	int ret;
-
-	pthread_mutex_lock(&st->cat_lock);
-	ret = stash_packs_sync(st->packs);
-	if (!ret)
-		ret = stash_cat_checkpoint(st->cat);
-	pthread_mutex_unlock(&st->cat_lock);
-	return ret;
-}
-
 /* ---- the API ---- */
 
 void stash_gc_opts_init(struct stash_gc_opts *o)
@@ -647,8 +630,10 @@ int stash_store_gc(struct stash_store *st, const struct stash_gc_opts *opts,
 		stash_log(STASH_LOG_INFO, "gc cancelled");
 	else if (ret)
 		stash_log(STASH_LOG_ERR, "gc stopped: %s", strerror(-ret));
+	/* Fold the WAL, which now holds every move, into the database, so
+	 * the space figures are what stays. */
 	if (!ret || ret == -EINTR) {
-		int err = checkpoint(st);
+		int err = stash_store_sync_all(st);
 
 		ret = ret ? ret : err;
 	}
@@ -726,22 +711,27 @@ int stash_gc_opts_from_json(const char *json, size_t len,
 	return ret;
 }
 
+/* The uint64_t fields of a report, by their JSON names. */
+static const struct {
+	const char *name;
+	size_t off;
+} report_fields[] = {
+#define FIELD(f)                                                               \
+	{                                                                      \
+#f, offsetof(struct stash_gc_report, f)                        \
+	}
+	FIELD(chunks_dropped),	  FIELD(dead_bytes),
+	FIELD(packs_examined),	  FIELD(packs_planned),
+	FIELD(packs_done),	  FIELD(packs_deleted),
+	FIELD(packs_rewritten),	  FIELD(packs_skipped),
+	FIELD(chunks_moved),	  FIELD(bytes_to_move),
+	FIELD(bytes_moved),	  FIELD(store_bytes_before),
+	FIELD(store_bytes_after),
+#undef FIELD
+};
+
 int stash_gc_report_json(const struct stash_gc_report *r, char **out)
 {
-	static const struct {
-		const char *name;
-		size_t off;
-	} fields[] = {
-#define FIELD(f) { #f, offsetof(struct stash_gc_report, f) }
-		FIELD(chunks_dropped),	  FIELD(dead_bytes),
-		FIELD(packs_examined),	  FIELD(packs_planned),
-		FIELD(packs_done),	  FIELD(packs_deleted),
-		FIELD(packs_rewritten),	  FIELD(packs_skipped),
-		FIELD(chunks_moved),	  FIELD(bytes_to_move),
-		FIELD(bytes_moved),	  FIELD(store_bytes_before),
-		FIELD(store_bytes_after),
-#undef FIELD
-	};
 	cJSON *root = cJSON_CreateObject();
 	bool ok;
 
@@ -750,16 +740,42 @@ int stash_gc_report_json(const struct stash_gc_report *r, char **out)
 	ok = cJSON_AddBoolToObject(root, "running", r->running) &&
 	     cJSON_AddStringToObject(root, "error",
 				     r->error ? strerror(-r->error) : "");
-	for (size_t i = 0; ok && i < STASH_ARRAY_SIZE(fields); i++) {
+	for (size_t i = 0; ok && i < STASH_ARRAY_SIZE(report_fields); i++) {
 		uint64_t v;
 
-		memcpy(&v, (const char *)r + fields[i].off, sizeof(v));
-		ok = cJSON_AddNumberToObject(root, fields[i].name, (double)v);
+		memcpy(&v, (const char *)r + report_fields[i].off, sizeof(v));
+		ok = cJSON_AddNumberToObject(root, report_fields[i].name,
+					     (double)v);
 	}
 	ok = ok && cJSON_AddNumberToObject(root, "seconds", r->seconds);
 	*out = ok ? cJSON_PrintUnformatted(root) : NULL;
 	cJSON_Delete(root);
 	return *out ? 0 : -ENOMEM;
+}
+
+int stash_gc_report_from_json(const char *json, struct stash_gc_report *r)
+{
+	cJSON *root = cJSON_Parse(json), *item;
+
+	if (!root)
+		return -EBADMSG;
+	memset(r, 0, sizeof(*r));
+	r->running = cJSON_IsTrue(cJSON_GetObjectItem(root, "running"));
+	item = cJSON_GetObjectItem(root, "error");
+	if (cJSON_IsString(item) && item->valuestring[0])
+		r->error = -EIO; /* the daemon's log says which */
+	item = cJSON_GetObjectItem(root, "seconds");
+	r->seconds = cJSON_IsNumber(item) ? item->valuedouble : 0;
+	for (size_t i = 0; i < STASH_ARRAY_SIZE(report_fields); i++) {
+		uint64_t v = 0;
+
+		item = cJSON_GetObjectItem(root, report_fields[i].name);
+		if (cJSON_IsNumber(item) && item->valuedouble >= 0)
+			v = (uint64_t)item->valuedouble;
+		memcpy((char *)r + report_fields[i].off, &v, sizeof(v));
+	}
+	cJSON_Delete(root);
+	return 0;
 }
 
 int stash_store_gc_json(struct stash_store *st, const char *opts, size_t len)

@@ -90,6 +90,12 @@ int stash_store_gc_status(struct stash_store *st, struct stash_gc_report *out);
 
 /* A report as a JSON object (malloc'd; the caller frees it). */
 int stash_gc_report_json(const struct stash_gc_report *r, char **out);
+/*
+ * The report in json, as stash_gc_report_json wrote it (here or in the
+ * daemon): missing or negative numbers read as 0, a non-empty error as
+ * -EIO (the daemon's log says which). -EBADMSG if json does not parse.
+ */
+int stash_gc_report_from_json(const char *json, struct stash_gc_report *r);
 
 /*
  * For the mounted filesystem: run gc with options as JSON (see

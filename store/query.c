@@ -200,17 +200,6 @@ static size_t skip_ws(const struct qp *p, size_t i)
 	return i;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode p->typed (at most QMAX bytes) into p->s. */
 static int decode(struct qp *p, size_t n)
 {
@@ -225,9 +214,11 @@ static int decode(struct qp *p, size_t n)
 			return qerr(p, -EINVAL, "'/' at %zu: write it as %%2F",
 				    cpos(p, p->len));
 		if (c == '%') {
-			int h = i + 1 < n ? hexval(p->typed[i + 1]) : -1;
-			int l = h >= 0 && i + 2 < n ? hexval(p->typed[i + 2])
-						    : -1;
+			int h = i + 1 < n ? stash_hex_digit(p->typed[i + 1])
+					  : -1;
+			int l = h >= 0 && i + 2 < n
+					? stash_hex_digit(p->typed[i + 2])
+					: -1;
 
 			if (h < 0 || l < 0)
 				return qerr(p, -EINVAL,
@@ -952,6 +943,14 @@ static int finish(struct qp *p)
 		}
 		if (last && last->kind != IT_LP && it->kind != IT_RP)
 			sb_put(&b, " ", 1);
+		/* FTS5 joins side-by-side phrases, but not a group and what
+		 * stands next to it: say AND there. */
+		if (last && (last->kind == IT_TERM || last->kind == IT_RP) &&
+		    (it->kind == IT_TERM || it->kind == IT_LP ||
+		     it->kind == IT_COL) &&
+		    (last->kind == IT_RP || it->kind == IT_LP ||
+		     (it->kind == IT_COL && next && next->kind == IT_LP)))
+			sb_str(&b, "AND ");
 		switch (it->kind) {
 		case IT_AND:
 		case IT_OR:

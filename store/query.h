@@ -20,7 +20,10 @@
  *   storage OR disk       either
  *   storage NOT disk      the first without the second (NOT is binary:
  *                         "NOT disk" alone is an error, as in FTS5)
- *   (a OR b) c            grouping
+ *   (a OR b) c            grouping; a group next to a word, field or
+ *                         group is joined to it with an explicit AND
+ *                         (FTS5 needs one there), which binds looser
+ *                         than NOT: a NOT (b) c is (a NOT (b)) AND c
  *   "quick brown fox"     a phrase; "" inside a phrase is one '"'
  *   stor*                 prefix ("quick bro"* for a phrase)
  *   ^storage              the word must start a column

@@ -65,32 +65,34 @@ int stash_snap_create(struct stash_store *st, const char *name,
 	return 0;
 }
 
+/* What with_snap runs in its transaction. */
+struct snap_txn {
+	const char *name; /* the snapshot's */
+	int (*fn)(struct stash_cat *cat, uint64_t id, const void *arg);
+	const void *arg; /* for fn */
+};
+
+static int run_on_snap(struct stash_store *st, void *arg)
+{
+	const struct snap_txn *t = arg;
+	struct stash_cat_snap snap;
+	int ret = stash_cat_snap_find(st->cat, t->name, &snap);
+
+	return ret ? ret : t->fn(st->cat, snap.id, t->arg);
+}
+
 /* Find a snapshot by name and run fn on it inside one transaction. */
 static int with_snap(struct stash_store *st, const char *name,
 		     int (*fn)(struct stash_cat *cat, uint64_t id,
 			       const void *arg),
 		     const void *arg)
 {
-	struct stash_cat_snap snap;
+	struct snap_txn t = { .name = name, .fn = fn, .arg = arg };
 	int ret = check_snap_name(name);
 
 	if (ret)
 		return ret == -EINVAL ? -ENOENT : ret;
-	pthread_mutex_lock(&st->cat_lock);
-	ret = stash_cat_begin(st->cat);
-	if (!ret) {
-		ret = stash_cat_snap_find(st->cat, name, &snap);
-		if (!ret)
-			ret = fn(st->cat, snap.id, arg);
-		if (!ret)
-			ret = stash_cat_commit(st->cat, 0);
-		if (ret)
-			stash_cat_rollback(st->cat);
-	}
-	pthread_mutex_unlock(&st->cat_lock);
-	if (!ret)
-		stash_store_note_commit(st);
-	return ret;
+	return stash_store_in_txn(st, run_on_snap, &t);
 }
 
 static int do_delete(struct stash_cat *cat, uint64_t id, const void *arg)

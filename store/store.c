@@ -265,12 +265,7 @@ int stash_store_open(struct stash_store **out, const char *path,
 	return open_store(out, path, secret, false);
 }
 
-/*
- * Make everything committed so far durable: packs first, then the WAL.
- * The catalog lock is held throughout so that no commit slips in between
- * and is made durable before the pack bytes it names.
- */
-static int sync_all(struct stash_store *st)
+int stash_store_sync_all(struct stash_store *st)
 {
 	int ret;
 
@@ -303,7 +298,7 @@ static void *flusher_main(void *arg)
 			continue;
 		st->commits = 0;
 		pthread_mutex_unlock(&st->flusher_lock);
-		if (sync_all(st))
+		if (stash_store_sync_all(st))
 			stash_log(STASH_LOG_ERR, "periodic sync failed");
 		pthread_mutex_lock(&st->flusher_lock);
 	}
@@ -393,12 +388,8 @@ static int reindex(struct stash_store *st, const struct stash_attr *a)
 			: stash_cat_index_forget(st->cat, a->ino);
 }
 
-/*
- * Run fn inside one catalog transaction under the catalog lock; commit if
- * it returns 0, roll back otherwise.
- */
-static int in_txn(struct stash_store *st,
-		  int (*fn)(struct stash_store *, void *), void *arg)
+int stash_store_in_txn(struct stash_store *st,
+		       int (*fn)(struct stash_store *, void *), void *arg)
 {
 	int ret;
 
@@ -502,7 +493,7 @@ static int create_node(struct stash_store *st, uint64_t parent,
 		return -EROFS;
 	if (stash_name_reserved(parent, name))
 		return -EEXIST;
-	return in_txn(st, do_create, &a);
+	return stash_store_in_txn(st, do_create, &a);
 }
 
 int stash_store_mknod(struct stash_store *st, uint64_t parent, const char *name,
@@ -592,7 +583,7 @@ int stash_store_link(struct stash_store *st, uint64_t ino, uint64_t newparent,
 		return -EROFS;
 	if (stash_name_reserved(newparent, newname))
 		return -EEXIST;
-	ret = in_txn(st, do_link, &a);
+	ret = stash_store_in_txn(st, do_link, &a);
 	if (!ret && S_ISREG(out->mode))
 		stash_file_overlay(st, out);
 	return ret;
@@ -670,7 +661,7 @@ static int remove_entry(struct stash_store *st, uint64_t parent,
 		return -EROFS;
 	/* files_lock first: whether the inode is open must not change. */
 	pthread_mutex_lock(&st->files_lock);
-	ret = in_txn(st, do_remove, &a);
+	ret = stash_store_in_txn(st, do_remove, &a);
 	pthread_mutex_unlock(&st->files_lock);
 	return ret;
 }
@@ -848,7 +839,7 @@ int stash_store_rename(struct stash_store *st, uint64_t parent,
 	if (stash_name_reserved(newparent, newname))
 		return -EEXIST;
 	pthread_mutex_lock(&st->files_lock);
-	ret = in_txn(st, do_rename, &a);
+	ret = stash_store_in_txn(st, do_rename, &a);
 	pthread_mutex_unlock(&st->files_lock);
 	return ret;
 }
@@ -937,7 +928,7 @@ int stash_store_setattr(struct stash_store *st, uint64_t ino,
 	} else if (valid & STASH_SET_SIZE) {
 		return S_ISDIR(out->mode) ? -EISDIR : -EINVAL;
 	}
-	ret = in_txn(st, do_setattr, &a);
+	ret = stash_store_in_txn(st, do_setattr, &a);
 	if (!ret && f)
 		stash_file_set_times(f, out);
 out:
@@ -1010,7 +1001,7 @@ int stash_store_setxattr(struct stash_store *st, uint64_t ino, const char *name,
 		return -EROFS;
 	if (len > XATTR_SIZE_MAX)
 		return -E2BIG;
-	return in_txn(st, do_xattr, &a);
+	return stash_store_in_txn(st, do_xattr, &a);
 }
 
 ssize_t stash_store_getxattr(struct stash_store *st, uint64_t ino,
@@ -1047,7 +1038,7 @@ int stash_store_removexattr(struct stash_store *st, uint64_t ino,
 		return ret;
 	if (in_snapshot(ino))
 		return -EROFS;
-	return in_txn(st, do_xattr, &a);
+	return stash_store_in_txn(st, do_xattr, &a);
 }
 
 /* ---- figures ---- */
@@ -1155,6 +1146,11 @@ int stash_store_stats_json(struct stash_store *st, char **out)
 	cJSON_AddNumberToObject(root, "chunks", (double)s.cat.chunks);
 	cJSON_AddNumberToObject(root, "packs", (double)s.cat.packs);
 	cJSON_AddNumberToObject(root, "snapshots", (double)s.cat.snapshots);
+	cJSON_AddNumberToObject(root, "documents_indexed", (double)s.cat.docs);
+	cJSON_AddNumberToObject(root, "index_pending",
+				(double)s.cat.index_pending);
+	cJSON_AddNumberToObject(root, "index_errors",
+				(double)s.cat.index_errors);
 	cJSON_AddNumberToObject(root, "dead_chunks", (double)s.cat.dead_chunks);
 	cJSON_AddNumberToObject(root, "dead_bytes", (double)s.cat.dead_bytes);
 	cJSON_AddNumberToObject(

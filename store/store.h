@@ -192,6 +192,7 @@ int stash_index_wait(struct stash_store *st, int timeout_ms);
 
 /* A search result. Strings are valid during the callback only. */
 struct stash_search_hit {
+	uint64_t doc;	   /* the index document (stash_store_doc) */
 	uint64_t ino;	   /* the live file */
 	uint64_t line;	   /* 0: the whole file; a JSON Lines record's line */
 	uint64_t off, len; /* the record's bytes in the file */
@@ -213,6 +214,30 @@ struct stash_search_hit {
 int stash_store_search(struct stash_store *st, const char *query,
 		       int (*fn)(void *arg, const struct stash_search_hit *h),
 		       void *arg, char *err, size_t errlen);
+
+/*
+ * The same results as JSON (malloc'd), as .search/QUERY/.results.json
+ * holds them: an array, best first, of objects with "path", "name",
+ * "line" (JSON Lines records; 0 for a whole file), "title", "url",
+ * "author", "tags", "lang", "published_at" (ISO 8601, UTC; absent when
+ * unknown), "score" (higher is better) and "snippet": text around the
+ * first place a word of the query appears, the word between ** and **.
+ */
+int stash_store_search_json(struct stash_store *st, const char *query,
+			    char **out, char *err, size_t errlen);
+
+/* The path of a live inode from the root, by its first name
+ * ("/articles/a.json"). -ENOENT for an unlinked inode. */
+int stash_store_path(struct stash_store *st, uint64_t ino, char *buf,
+		     size_t size);
+
+/* An index document: its file and its record's bytes. -ENOENT when the
+ * file changed since (the document is gone). */
+int stash_store_doc(struct stash_store *st, uint64_t doc, uint64_t *ino,
+		    uint64_t *line, uint64_t *off, uint64_t *len);
+
+/* Drop the whole index and queue every file again (stashfs reindex). */
+int stash_store_reindex(struct stash_store *st);
 
 /* Verify the catalog's integrity (PRAGMA integrity_check). */
 int stash_store_check(struct stash_store *st);

@@ -128,5 +128,18 @@ void stash_index_kick(struct stash_store *st);
 void stash_snap_auto_stop(struct stash_store *st);
 /* Note a catalog commit, for the flusher. */
 void stash_store_note_commit(struct stash_store *st);
+/*
+ * store.c: run fn(st, arg) inside one catalog transaction under the
+ * catalog lock; commit (not durably) and note the commit if it returns 0,
+ * roll back otherwise. Returns fn's error or the catalog's.
+ */
+int stash_store_in_txn(struct stash_store *st,
+		       int (*fn)(struct stash_store *st, void *arg), void *arg);
+/*
+ * store.c: make everything committed so far durable: packs first, then
+ * the WAL, under the catalog lock so that no commit slips in between and
+ * is made durable before the pack bytes it names (FORMAT.md, I4).
+ */
+int stash_store_sync_all(struct stash_store *st);
 
 #endif

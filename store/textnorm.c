@@ -70,28 +70,71 @@ static void tb_put(struct tbuf *b, const char *s, size_t n)
 static void tb_cp(struct tbuf *b, uint32_t c)
 {
 	char u[4];
-	size_t n;
 
-	if (c < 0x80) {
-		u[0] = (char)c;
-		n = 1;
-	} else if (c < 0x800) {
-		u[0] = (char)(0xC0 | (c >> 6));
-		u[1] = (char)(0x80 | (c & 0x3F));
-		n = 2;
-	} else if (c < 0x10000) {
-		u[0] = (char)(0xE0 | (c >> 12));
-		u[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-		u[2] = (char)(0x80 | (c & 0x3F));
-		n = 3;
-	} else {
-		u[0] = (char)(0xF0 | (c >> 18));
-		u[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-		u[2] = (char)(0x80 | ((c >> 6) & 0x3F));
-		u[3] = (char)(0x80 | (c & 0x3F));
-		n = 4;
+	tb_put(b, u, stash_textnorm_utf8_encode(c, u));
+}
+
+size_t stash_textnorm_utf8_decode(const uint8_t *p, size_t n, uint32_t *cp)
+{
+	uint32_t c;
+	size_t len;
+
+	if (n == 0)
+		return 0;
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
 	}
-	tb_put(b, u, n);
+	if (p[0] < 0xc2) /* a continuation byte, or an overlong 2-byte form */
+		return 0;
+	if (p[0] < 0xe0) {
+		len = 2;
+		c = p[0] & 0x1f;
+	} else if (p[0] < 0xf0) {
+		len = 3;
+		c = p[0] & 0x0f;
+	} else if (p[0] < 0xf5) {
+		len = 4;
+		c = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (p[i] & 0x3f);
+	}
+	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+size_t stash_textnorm_utf8_encode(uint32_t c, char s[4])
+{
+	if (c < 0x80) {
+		s[0] = (char)c;
+		return 1;
+	}
+	if (c < 0x800) {
+		s[0] = (char)(0xC0 | (c >> 6));
+		s[1] = (char)(0x80 | (c & 0x3F));
+		return 2;
+	}
+	if (c < 0x10000) {
+		s[0] = (char)(0xE0 | (c >> 12));
+		s[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+		s[2] = (char)(0x80 | (c & 0x3F));
+		return 3;
+	}
+	s[0] = (char)(0xF0 | (c >> 18));
+	s[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+	s[2] = (char)(0x80 | ((c >> 6) & 0x3F));
+	s[3] = (char)(0x80 | (c & 0x3F));
+	return 4;
 }
 
 /*
@@ -101,40 +144,11 @@ static void tb_cp(struct tbuf *b, uint32_t c)
  */
 static uint32_t utf8_dec(const unsigned char *s, size_t len, size_t *i)
 {
-	size_t k = *i, n;
-	uint32_t c = s[k], min;
+	uint32_t c;
+	size_t n = stash_textnorm_utf8_decode(s + *i, len - *i, &c);
 
-	*i = k + 1;
-	if (c < 0x80)
-		return c;
-	if (c >= 0xC2 && c <= 0xDF) {
-		n = 1;
-		c &= 0x1F;
-		min = 0x80;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		n = 2;
-		c &= 0x0F;
-		min = 0x800;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 3;
-		c &= 0x07;
-		min = 0x10000;
-	} else {
-		return BAD_CP;
-	}
-	if (n > len - k - 1)
-		return BAD_CP;
-	for (size_t j = 1; j <= n; j++) {
-		uint32_t t = s[k + j];
-
-		if ((t & 0xC0) != 0x80)
-			return BAD_CP;
-		c = (c << 6) | (t & 0x3F);
-	}
-	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-		return BAD_CP;
-	*i = k + n + 1;
-	return c;
+	*i += n ? n : 1;
+	return n ? c : BAD_CP;
 }
 
 /* Han, kana and Hangul: the scripts unicode61 cannot split into words. */

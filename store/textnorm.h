@@ -86,6 +86,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum stash_textnorm_mode {
 	STASH_TEXTNORM_INDEX, /* text going into the index */
@@ -124,5 +125,16 @@ bool stash_textnorm_has_token(const char *s, size_t len);
  * are invalid), or len when all of s is valid.
  */
 size_t stash_textnorm_utf8_check(const char *s, size_t len);
+
+/*
+ * The UTF-8 sequence at p (n bytes available): its length, 1 to 4, with
+ * its code point in *cp; 0 if p does not start a valid one (n is 0, the
+ * sequence is cut short, or it is invalid as for utf8_check).
+ */
+size_t stash_textnorm_utf8_decode(const uint8_t *p, size_t n, uint32_t *cp);
+
+/* Encode code point c (at most U+10FFFF; not checked otherwise) into s:
+ * the length, 1 to 4. */
+size_t stash_textnorm_utf8_encode(uint32_t c, char s[4]);
 
 #endif

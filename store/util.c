@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,12 +60,14 @@ int64_t stash_wall_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int stash_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+/* write() (at is false) or pwrite() at off all of buf, retrying. */
+static int write_all(int fd, const void *buf, size_t len, bool at, uint64_t off)
 {
 	const uint8_t *p = buf;
 
 	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		ssize_t n =
+			at ? pwrite(fd, p, len, (off_t)off) : write(fd, p, len);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -78,6 +81,16 @@ int stash_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 		off += (uint64_t)n;
 	}
 	return 0;
+}
+
+int stash_write_all(int fd, const void *buf, size_t len)
+{
+	return write_all(fd, buf, len, false, 0);
+}
+
+int stash_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	return write_all(fd, buf, len, true, off);
 }
 
 int stash_pread_all(int fd, void *buf, size_t len, uint64_t off)

@@ -60,6 +60,18 @@ static inline uint64_t stash_le64dec(const uint8_t *p)
 	return v;
 }
 
+/* Value of one hex digit (either case), or -1. */
+static inline int stash_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 enum stash_log_level {
 	STASH_LOG_ERR,
 	STASH_LOG_WARN,
@@ -81,6 +93,9 @@ void stash_log_set_sink(void (*sink)(enum stash_log_level, const char *msg));
 uint64_t stash_now_ns(void);
 int64_t stash_wall_ns(void);
 
+/* Write all of buf at the file offset of fd (a pipe, say); returns 0 or a
+ * negative errno (short writes and EINTR retried). */
+int stash_write_all(int fd, const void *buf, size_t len);
 /* Write all of buf at off; returns 0 or a negative errno (short writes
  * retried). */
 int stash_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);

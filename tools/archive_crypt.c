@@ -115,23 +115,6 @@ static struct arc_crypt *arc_alloc(int fd, size_t record)
 	return c;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int arc_writer_new(struct arc_crypt **out, int fd, const struct arc_secret *s)
 {
 	struct arc_crypt *c = arc_alloc(fd, (size_t)1 << RECORD_LOG2);
@@ -156,7 +139,7 @@ int arc_writer_new(struct arc_crypt **out, int fd, const struct arc_secret *s)
 	if (!ret)
 		ret = key_check(c, h + 64);
 	if (!ret)
-		ret = write_all(fd, h, ARC_HEADER_LEN);
+		ret = stash_write_all(fd, h, ARC_HEADER_LEN);
 	if (ret) {
 		arc_free(c);
 		return ret;
@@ -175,7 +158,7 @@ static int seal_record(struct arc_crypt *c, bool final)
 	ret = stash_crypto_seal(c->key, nonce, aad, sizeof(aad), c->buf,
 				c->fill, c->buf, c->buf + c->fill);
 	if (!ret)
-		ret = write_all(c->fd, c->buf, c->fill + STASH_TAG_LEN);
+		ret = stash_write_all(c->fd, c->buf, c->fill + STASH_TAG_LEN);
 	c->counter++;
 	c->fill = 0;
 	return ret;

@@ -288,6 +288,17 @@ int open_store(const char *store, const struct secret_opts *so,
 	return ret;
 }
 
+int open_store_or_mount_hint(const char *store, const struct secret_opts *so,
+			     struct stash_store **out, const char *busy_hint)
+{
+	int ret = open_store(store, so, out);
+
+	if (ret == -EBUSY)
+		fprintf(stderr, "stashfs: %s is mounted: %s\n", store,
+			busy_hint);
+	return ret;
+}
+
 bool is_store_dir(const char *path)
 {
 	char config[PATH_MAX];

@@ -52,9 +52,21 @@ int get_secret(const struct stash_config *cfg, const struct secret_opts *o,
 /* --key-file F and --passphrase-file F, as every command but init takes
  * them ('k' and 'P' in getopt tables). True if c was one of them. */
 bool secret_option(int c, struct secret_opts *so);
+/* Their entries in a getopt_long table (needs <getopt.h>). Not
+ * formatted: clang-format would indent the second entry. */
+/* clang-format off */
+#define SECRET_LONG_OPTIONS \
+	{ "key-file", required_argument, NULL, 'k' }, \
+	{ "passphrase-file", required_argument, NULL, 'P' }
+/* clang-format on */
 /* Load the config, find the secret and open the store at path. */
 int open_store(const char *store, const struct secret_opts *so,
 	       struct stash_store **out);
+/* open_store for a command that also works on a mount: if the store is
+ * in use (-EBUSY), say "stashfs: STORE is mounted: BUSY_HINT" on stderr
+ * first, busy_hint telling what to name instead. */
+int open_store_or_mount_hint(const char *store, const struct secret_opts *so,
+			     struct stash_store **out, const char *busy_hint);
 /* True if path is a store folder (it holds stashfs.json), false if it is
  * anything else (a mount point, say). */
 bool is_store_dir(const char *path);
@@ -66,6 +78,8 @@ int cmd_gc(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_reindex(int argc, char **argv);
 /* `stashfs snapshot diff STORE|MNT A B`, argv[0] = "diff"
  * (tools/cmd_restore.c); cmd_snapshot hands it over. */
 int snapshot_diff_main(int argc, char **argv);

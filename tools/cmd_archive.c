@@ -32,6 +32,7 @@
 #include "crypto.h"
 #include "progress.h"
 #include "tree.h"
+#include "util.h"
 
 #define MANIFEST_NAME "MANIFEST.json"
 #define MANIFEST_SUM "MANIFEST.json.sha256"
@@ -81,23 +82,6 @@ static int arc_secret_get(const struct arc_opts *o, bool confirm, char *buf,
 			return ret;
 	}
 	*out = (struct arc_secret){ buf, len, o->key_file != NULL };
-	return 0;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
 	return 0;
 }
 
@@ -260,7 +244,7 @@ static la_ssize_t export_write(struct archive *a, void *arg, const void *buf,
 {
 	struct exporter *x = arg;
 	int ret = x->crypt ? arc_write(x->crypt, buf, len)
-			   : write_all(x->fd, buf, len);
+			   : stash_write_all(x->fd, buf, len);
 
 	if (ret) {
 		archive_set_error(a, -ret, "%s", strerror(-ret));
@@ -593,8 +577,7 @@ int cmd_export(int argc, char **argv)
 		{ "encrypt", no_argument, NULL, 'e' },
 		{ "archive-key-file", required_argument, NULL, 'K' },
 		{ "archive-passphrase-file", required_argument, NULL, 'A' },
-		{ "key-file", required_argument, NULL, 'k' },
-		{ "passphrase-file", required_argument, NULL, 'P' },
+		SECRET_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -610,7 +593,7 @@ int cmd_export(int argc, char **argv)
 	cJSON *deleted = NULL;
 	bool *take = NULL, zstd, tmp_made = false;
 	int64_t created;
-	int c, ret, err;
+	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (secret_option(c, &so))
@@ -755,12 +738,7 @@ out:
 	tree_nodes_release(&base);
 	tree_free(x.t);
 	tree_free(bt);
-	err = place_close(&place);
-	if (!ret && err) {
-		report("cannot close store", where, err);
-		ret = err;
-	}
-	return ret ? exit_code(ret) : 0;
+	return place_exit(&place, where, ret);
 }
 
 /* ---- import ---- */
@@ -1691,8 +1669,7 @@ int cmd_import(int argc, char **argv)
 		{ "to", required_argument, NULL, 't' },
 		{ "archive-key-file", required_argument, NULL, 'K' },
 		{ "archive-passphrase-file", required_argument, NULL, 'A' },
-		{ "key-file", required_argument, NULL, 'k' },
-		{ "passphrase-file", required_argument, NULL, 'P' },
+		SECRET_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1816,10 +1793,5 @@ out:
 	sink_free(x.sink);
 	if (x.fd >= 0)
 		close(x.fd);
-	err = place_close(&place);
-	if (!ret && err) {
-		report("cannot close store", where, err);
-		ret = err;
-	}
-	return ret ? exit_code(ret) : 0;
+	return place_exit(&place, where, ret);
 }

@@ -19,8 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "cli.h"
 #include "gc.h"
 
@@ -71,46 +69,6 @@ static void show_progress(void *arg, const struct stash_gc_report *r)
 		(unsigned long long)r->packs_done,
 		(unsigned long long)r->packs_planned, moved, total, rate, eta);
 	fflush(stderr);
-}
-
-/* The report as the daemon gives it (gc.c's JSON). */
-static int parse_report(const char *json, struct stash_gc_report *r)
-{
-	static const struct {
-		const char *name;
-		size_t off;
-	} fields[] = {
-#define FIELD(f) { #f, offsetof(struct stash_gc_report, f) }
-		FIELD(chunks_dropped),	  FIELD(dead_bytes),
-		FIELD(packs_examined),	  FIELD(packs_planned),
-		FIELD(packs_done),	  FIELD(packs_deleted),
-		FIELD(packs_rewritten),	  FIELD(packs_skipped),
-		FIELD(chunks_moved),	  FIELD(bytes_to_move),
-		FIELD(bytes_moved),	  FIELD(store_bytes_before),
-		FIELD(store_bytes_after),
-#undef FIELD
-	};
-	cJSON *root = cJSON_Parse(json), *item;
-
-	if (!root)
-		return -EBADMSG;
-	memset(r, 0, sizeof(*r));
-	r->running = cJSON_IsTrue(cJSON_GetObjectItem(root, "running"));
-	item = cJSON_GetObjectItem(root, "error");
-	if (cJSON_IsString(item) && item->valuestring[0])
-		r->error = -EIO; /* the daemon's log says which */
-	item = cJSON_GetObjectItem(root, "seconds");
-	r->seconds = cJSON_IsNumber(item) ? item->valuedouble : 0;
-	for (size_t i = 0; i < STASH_ARRAY_SIZE(fields); i++) {
-		uint64_t v = 0;
-
-		item = cJSON_GetObjectItem(root, fields[i].name);
-		if (cJSON_IsNumber(item) && item->valuedouble >= 0)
-			v = (uint64_t)item->valuedouble;
-		memcpy((char *)r + fields[i].off, &v, sizeof(v));
-	}
-	cJSON_Delete(root);
-	return 0;
 }
 
 /* getxattr name of path into a malloc'd string. One call with room to
@@ -164,7 +122,7 @@ static void *poll_progress(void *arg)
 			break;
 		pthread_mutex_unlock(&p->lock);
 		if (get_text(p->mnt, GC_XATTR, &json) == 0 &&
-		    parse_report(json, &r) == 0 && r.running)
+		    stash_gc_report_from_json(json, &r) == 0 && r.running)
 			show_progress(NULL, &r);
 		free(json);
 		pthread_mutex_lock(&p->lock);
@@ -261,7 +219,7 @@ static void print_report(const char *json)
 	struct stash_gc_report r;
 	char dead[32], moved[32], before[32], after[32];
 
-	if (parse_report(json, &r) < 0)
+	if (stash_gc_report_from_json(json, &r) < 0)
 		return;
 	human((double)r.dead_bytes, dead, sizeof(dead));
 	human((double)r.bytes_moved, moved, sizeof(moved));
@@ -296,8 +254,7 @@ int cmd_gc(int argc, char **argv)
 		{ "threshold", required_argument, NULL, 't' },
 		{ "max-waste", required_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, 'j' },
-		{ "key-file", required_argument, NULL, 'k' },
-		{ "passphrase-file", required_argument, NULL, 'P' },
+		SECRET_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};

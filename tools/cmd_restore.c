@@ -75,27 +75,6 @@ struct restorer {
 	char *buf;
 };
 
-static int remember_dir(struct restorer *r, const char *path,
-			const struct tree_attr *a)
-{
-	struct tree_nodes *l = &r->dirs;
-
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		struct tree_node *v = reallocarray(l->v, cap, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n].path = strdup(path);
-	if (!l->v[l->n].path)
-		return -ENOMEM;
-	l->v[l->n++].attr = *a;
-	return 0;
-}
-
 static int copy_data(struct restorer *r, const char *path,
 		     const struct tree_attr *a, const char *dst)
 {
@@ -188,7 +167,7 @@ static int restore_one(void *arg, const char *path, const struct tree_attr *a)
 			xattr_list_release(&xl);
 		}
 		if (!ret)
-			ret = remember_dir(r, path, a);
+			ret = tree_nodes_add(&r->dirs, path, a);
 		goto out;
 	}
 	if (!have && S_ISDIR(cur.mode)) {
@@ -272,8 +251,7 @@ int cmd_restore(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "to", required_argument, NULL, 't' },
-		{ "key-file", required_argument, NULL, 'k' },
-		{ "passphrase-file", required_argument, NULL, 'P' },
+		SECRET_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -282,7 +260,7 @@ int cmd_restore(int argc, char **argv)
 	struct restorer r = { 0 };
 	const char *where, *snap, *to = NULL;
 	char path[TREE_PATH_MAX];
-	int c, ret, err, npaths;
+	int c, ret, npaths;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (secret_option(c, &so))
@@ -361,12 +339,7 @@ out:
 	tree_nodes_release(&r.dirs);
 	sink_free(r.sink);
 	tree_free(r.t);
-	err = place_close(&place);
-	if (!ret && err) {
-		report("cannot close store", where, err);
-		ret = err;
-	}
-	return ret ? exit_code(ret) : 0;
+	return place_exit(&place, where, ret);
 }
 
 /* ---- snapshot diff ---- */
@@ -431,8 +404,7 @@ int snapshot_diff_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
-		{ "key-file", required_argument, NULL, 'k' },
-		{ "passphrase-file", required_argument, NULL, 'P' },
+		SECRET_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};

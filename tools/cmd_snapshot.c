@@ -51,16 +51,9 @@ static int target_open(struct target *t, const char *path,
 {
 	t->path = path;
 	t->st = NULL;
-	if (is_store_dir(path)) {
-		int ret = open_store(path, so, &t->st);
-
-		if (ret == -EBUSY)
-			fprintf(stderr,
-				"stashfs: %s is mounted: name its mount point"
-				" instead\n",
-				path);
-		return ret;
-	}
+	if (is_store_dir(path))
+		return open_store_or_mount_hint(path, so, &t->st,
+						"name its mount point instead");
 	if ((size_t)snprintf(t->backups, sizeof(t->backups), "%s/.backups",
 			     path) >= sizeof(t->backups))
 		return -ENAMETOOLONG;
@@ -318,8 +311,7 @@ int cmd_snapshot(int argc, char **argv)
 		{ "keep-weekly", required_argument, NULL, 'K' },
 		{ "keep-monthly", required_argument, NULL, 'K' },
 		{ "keep-yearly", required_argument, NULL, 'K' },
-		{ "key-file", required_argument, NULL, 'k' },
-		{ "passphrase-file", required_argument, NULL, 'P' },
+		SECRET_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};

@@ -99,8 +99,7 @@ int cmd_verify(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "full", no_argument, NULL, 'f' },
 		{ "repair", no_argument, NULL, 'r' },
-		{ "key-file", required_argument, NULL, 'k' },
-		{ "passphrase-file", required_argument, NULL, 'P' },
+		SECRET_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};

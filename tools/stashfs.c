@@ -376,10 +376,11 @@ static int open_for_mount(const char *store, const struct secret_opts *so,
 {
 	int ret = open_store(store, so, out);
 
-	if (ret || !a->every_ns)
-		return ret;
-	ret = stash_snap_auto_start(*out, a->every_ns, &a->keep);
-	if (ret) {
+	if (!ret)
+		ret = stash_index_start(*out);
+	if (!ret && a->every_ns)
+		ret = stash_snap_auto_start(*out, a->every_ns, &a->keep);
+	if (ret && *out) {
 		stash_store_close(*out);
 		*out = NULL;
 	}
@@ -389,8 +390,7 @@ static int open_for_mount(const char *store, const struct secret_opts *so,
 static int cmd_mount(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "key-file", required_argument, NULL, 'k' },
-		{ "passphrase-file", required_argument, NULL, 'P' },
+		SECRET_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -681,14 +681,13 @@ static int cmd_stats(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
-		{ "key-file", required_argument, NULL, 'k' },
-		{ "passphrase-file", required_argument, NULL, 'P' },
+		SECRET_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct secret_opts so = { 0 };
 	struct stash_store *st;
-	char *json = NULL, config[PATH_MAX + 16];
+	char *json = NULL;
 	const char *path;
 	bool as_json = false;
 	int c, ret;
@@ -710,16 +709,11 @@ static int cmd_stats(int argc, char **argv)
 	if (optind + 1 != argc)
 		die_usage(stats_usage);
 	path = argv[optind];
-	snprintf(config, sizeof(config), "%s/stashfs.json", path);
-	if (access(config, F_OK) == 0) {
-		ret = open_store(path, &so, &st);
-		if (ret == -EBUSY) {
-			fprintf(stderr,
-				"stashfs: %s is mounted: run stats on"
-				" its mount point\n",
-				path);
+	if (is_store_dir(path)) {
+		ret = open_store_or_mount_hint(path, &so, &st,
+					       "run stats on its mount point");
+		if (ret == -EBUSY)
 			return EXIT_BUSY;
-		}
 		if (!ret) {
 			ret = stash_store_stats_json(st, &json);
 			stash_store_close(st);
@@ -765,8 +759,7 @@ static const char passwd_usage[] =
 static int cmd_passwd(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "key-file", required_argument, NULL, 'k' },
-		{ "passphrase-file", required_argument, NULL, 'P' },
+		SECRET_LONG_OPTIONS,
 		{ "new-passphrase-file", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -837,6 +830,8 @@ static const char main_usage[] =
 	"  import FILE STORE|MNT        restore an exported archive\n"
 	"  restore STORE|MNT SNAP [PATH...] [--to DIR]\n"
 	"                  copy a snapshot (or paths in it) back\n"
+	"  search STORE|MNT QUERY [--json]   files that match, best first\n"
+	"  reindex STORE|MNT               rebuild the search index\n"
 	"Run 'stashfs COMMAND --help' for a command's options.";
 
 int main(int argc, char **argv)
@@ -850,7 +845,8 @@ int main(int argc, char **argv)
 		{ "passwd", cmd_passwd },     { "verify", cmd_verify },
 		{ "snapshot", cmd_snapshot }, { "gc", cmd_gc },
 		{ "export", cmd_export },     { "import", cmd_import },
-		{ "restore", cmd_restore },
+		{ "restore", cmd_restore },   { "search", cmd_search },
+		{ "reindex", cmd_reindex },
 	};
 
 	if (argc < 2)

@@ -640,12 +640,11 @@ int tree_path_cmp(const char *a, const char *b)
 	return *x < *y ? -1 : 1;
 }
 
-static int collect_one(void *arg, const char *path, const struct tree_attr *a)
+int tree_nodes_add(struct tree_nodes *l, const char *path,
+		   const struct tree_attr *a)
 {
-	struct tree_nodes *l = arg;
-
 	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
+		size_t cap = l->cap ? 2 * l->cap : 64;
 		struct tree_node *v = reallocarray(l->v, cap, sizeof(*v));
 
 		if (!v)
@@ -658,6 +657,11 @@ static int collect_one(void *arg, const char *path, const struct tree_attr *a)
 		return -ENOMEM;
 	l->v[l->n++].attr = *a;
 	return 0;
+}
+
+static int collect_one(void *arg, const char *path, const struct tree_attr *a)
+{
+	return tree_nodes_add(arg, path, a);
 }
 
 int tree_collect(struct tree *t, const char *path, struct tree_nodes *out)
@@ -1365,13 +1369,10 @@ int place_open(struct tree_place *p, const char *where,
 
 	memset(p, 0, sizeof(*p));
 	if (is_store_dir(where)) {
-		ret = open_store(where, so, &p->st);
-		if (ret == -EBUSY)
-			fprintf(stderr,
-				"stashfs: %s is mounted: give its mount point"
-				" instead of the store folder\n",
-				where);
-		else if (ret)
+		ret = open_store_or_mount_hint(where, so, &p->st,
+					       "give its mount point instead"
+					       " of the store folder");
+		if (ret && ret != -EBUSY)
 			report("cannot open store", where, ret);
 		return ret;
 	}
@@ -1393,6 +1394,17 @@ int place_close(struct tree_place *p)
 
 	p->st = NULL;
 	return ret;
+}
+
+int place_exit(struct tree_place *p, const char *where, int ret)
+{
+	int err = place_close(p);
+
+	if (!ret && err) {
+		report("cannot close store", where, err);
+		ret = err;
+	}
+	return ret ? exit_code(ret) : 0;
 }
 
 static int check_snap_name(const char *snap)

@@ -112,6 +112,9 @@ struct tree_nodes {
 	size_t n, cap;
 };
 int tree_collect(struct tree *t, const char *path, struct tree_nodes *out);
+/* Append a copy of path, with *a, to l: 0 or -ENOMEM. */
+int tree_nodes_add(struct tree_nodes *l, const char *path,
+		   const struct tree_attr *a);
 void tree_nodes_release(struct tree_nodes *l);
 /* Index of path in l (sorted by tree_path_cmp), or -1. */
 ssize_t tree_nodes_find(const struct tree_nodes *l, const char *path);
@@ -211,6 +214,9 @@ int place_open(struct tree_place *p, const char *where,
 	       const struct secret_opts *so);
 /* Close the store, if one was opened; its error. */
 int place_close(struct tree_place *p);
+/* The end of a command on p (opened from where) whose outcome is ret:
+ * place_close, reporting its error if ret was 0; the exit status. */
+int place_exit(struct tree_place *p, const char *where, int ret);
 /* The tree of snapshot snap ("-": the live tree) and, when created is
  * non-NULL, its creation time (ns; now for the live tree). */
 int place_tree(struct tree_place *p, const char *snap, struct tree **out,

@@ -27,6 +27,15 @@ B=$MNT/.backups
 # mtime, link count and target of each, the sha256 of each file and the
 # user.* xattrs, in name order. Directory sizes and link counts are left
 # out (they differ from disk filesystems).
+# Fail with what differs when the dump of $1 is not $2.
+same_tree() {
+	local now
+	now=$(tree_dump "$1")
+	[ "$now" = "$2" ] && return 0
+	diff <(printf '%s\n' "$2") <(printf '%s\n' "$now") | head -20 >&2
+	fail "$3"
+}
+
 tree_dump() {
 	(
 		cd "$1" || exit 1
@@ -323,10 +332,10 @@ rmdir "$S0/dir/empty"
 mkdir "$T/cp" "$T/rsync"
 cp -a "$B/ro/." "$T/cp/" || fail "cp -a from a snapshot"
 diff -r --no-dereference -x fifo "$T/ref" "$T/cp/files/tree" || fail "diff -r of the cp -a copy"
-[ "$(tree_dump "$T/cp/files/tree")" = "$before" ] || fail "cp -a copy metadata"
+same_tree "$T/cp/files/tree" "$before" "cp -a copy metadata"
 rsync -aHX "$B/ro/" "$T/rsync/" || fail "rsync -aHX from a snapshot"
 diff -r --no-dereference -x fifo "$T/ref" "$T/rsync/files/tree" || fail "diff -r of the rsync copy"
-[ "$(tree_dump "$T/rsync/files/tree")" = "$before" ] || fail "rsync copy metadata"
+same_tree "$T/rsync/files/tree" "$before" "rsync copy metadata"
 # user.color on a.txt and its hard link, user.dir on dir
 [ "$(cd "$S" && getfattr -h -d -R . 2>/dev/null | grep -c '^user\.')" = 3 ] ||
 	fail "getfattr -d -R in the snapshot"

@@ -41,10 +41,7 @@
 #define NFILES 8
 
 struct ctx {
-	char root[64];			 /* mkdtemp directory */
-	char path[128];			 /* root/store */
-	char hex[2 * STASH_KEY_LEN + 1]; /* the key file's content */
-	struct stash_secret secret;
+	struct test_store ts;	/* the scratch store's folder and secret */
 	struct stash_store *st; /* open store, closed by teardown */
 	uint64_t dir;		/* /t */
 	uint64_t ino[NFILES];	/* /t/f0 .. /t/f7, 0 once deleted */
@@ -54,17 +51,6 @@ struct ctx {
 
 /* ---- helpers ---- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
 static uint8_t *random_bytes(uint64_t seed, size_t len)
 {
 	uint8_t *buf = malloc(len ? len : 1);
@@ -72,44 +58,37 @@ static uint8_t *random_bytes(uint64_t seed, size_t len)
 
 	assert_non_null(buf);
 	for (size_t i = 0; i < len; i++)
-		buf[i] = (uint8_t)(rng_next(&s) >> 56);
+		buf[i] = (uint8_t)(test_rng_next(&s) >> 56);
 	return buf;
+}
+
+/* The config of every store here: defaults, but many packs from a few MiB. */
+static void gc_config(struct stash_config *cfg)
+{
+	stash_config_defaults(cfg);
+	cfg->pack_size = 1 * MiB;
 }
 
 static int make_store(const char *path, const struct stash_secret *secret)
 {
 	struct stash_config cfg;
 
-	stash_config_defaults(&cfg);
-	cfg.pack_size = 1 * MiB; /* many packs from a few MiB */
+	gc_config(&cfg);
 	return stash_store_init(path, &cfg, secret);
 }
 
 static int setup(void **state)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
-	struct stash_attr a;
-	uint8_t key[STASH_KEY_LEN];
+	struct stash_config cfg;
 
 	if (!c)
 		return -1;
-	snprintf(c->root, sizeof(c->root), "/tmp/test_gc.XXXXXX");
-	if (!mkdtemp(c->root) || stash_crypto_random(key, sizeof(key)) < 0) {
+	gc_config(&cfg);
+	if (test_store_make_open(&c->ts, "test_gc", &cfg, &c->st, &c->dir)) {
 		free(c);
 		return -1;
 	}
-	stash_hex(key, sizeof(key), c->hex);
-	c->secret = (struct stash_secret){ c->hex, strlen(c->hex) };
-	snprintf(c->path, sizeof(c->path), "%s/store", c->root);
-	if (make_store(c->path, &c->secret) != 0 ||
-	    stash_store_open(&c->st, c->path, &c->secret) != 0 ||
-	    stash_store_mkdir(c->st, STASH_ROOT_INO, "t", 0755, 0, 0, &a)) {
-		stash_store_close(c->st);
-		test_rmtree(c->root);
-		free(c);
-		return -1;
-	}
-	c->dir = a.ino;
 	*state = c;
 	return 0;
 }
@@ -118,11 +97,9 @@ static int teardown(void **state)
 {
 	struct ctx *c = *state;
 
-	if (c->st)
-		stash_store_close(c->st);
 	for (int i = 0; i < NFILES; i++)
 		free(c->data[i]);
-	test_rmtree(c->root);
+	test_store_remove(&c->ts, c->st);
 	free(c);
 	return 0;
 }
@@ -135,17 +112,8 @@ static void store_close(struct ctx *c)
 
 static void store_open(struct ctx *c)
 {
-	assert_int_equal(stash_store_open(&c->st, c->path, &c->secret), 0);
-}
-
-static void write_all(struct stash_store *st, uint64_t ino, const uint8_t *buf,
-		      size_t len, uint64_t off)
-{
-	struct stash_file *f;
-
-	assert_int_equal(stash_file_open(st, ino, &f), 0);
-	assert_int_equal(stash_file_write(st, f, buf, len, off), (ssize_t)len);
-	assert_int_equal(stash_file_release(st, f), 0);
+	assert_int_equal(stash_store_open(&c->st, c->ts.path, &c->ts.secret),
+			 0);
 }
 
 /* Create /t/fI holding len bytes from seed. */
@@ -162,7 +130,7 @@ static void put_file(struct ctx *c, int i, uint64_t seed, size_t len)
 	free(c->data[i]);
 	c->data[i] = random_bytes(seed, len);
 	c->len[i] = len;
-	write_all(c->st, a.ino, c->data[i], len, 0);
+	test_file_put(c->st, a.ino, c->data[i], len, 0);
 }
 
 static void del_file(struct ctx *c, int i)
@@ -181,7 +149,7 @@ static void overwrite_file(struct ctx *c, int i, uint64_t seed)
 {
 	free(c->data[i]);
 	c->data[i] = random_bytes(seed, c->len[i]);
-	write_all(c->st, c->ino[i], c->data[i], c->len[i], 0);
+	test_file_put(c->st, c->ino[i], c->data[i], c->len[i], 0);
 }
 
 static void expect_file(struct stash_store *st, uint64_t ino,
@@ -262,7 +230,7 @@ static void list_packs(struct ctx *c, struct ids *out)
 {
 	char dir[192];
 
-	snprintf(dir, sizeof(dir), "%s/packs", c->path);
+	snprintf(dir, sizeof(dir), "%s/packs", c->ts.path);
 	memset(out, 0, sizeof(*out));
 	ids_seen = out;
 	assert_int_equal(nftw(dir, note_pack, 16, FTW_PHYS), 0);
@@ -332,7 +300,7 @@ static void test_reclaim(void **state)
 	assert_int_equal(stash_store_stats(c->st, &s), 0);
 	assert_true(s.cat.dead_chunks > 0);
 	store_close(c);
-	before = du(c->path);
+	before = du(c->ts.path);
 	store_open(c);
 
 	assert_int_equal(stash_store_gc(c->st, NULL, &r), 0);
@@ -359,13 +327,14 @@ static void test_reclaim(void **state)
 	assert_int_equal(r2.packs_deleted, 0);
 
 	store_close(c);
-	after = du(c->path);
+	after = du(c->ts.path);
 	assert_true(after < before);
 
 	/* A store into which only the live data was ever written. */
-	snprintf(fresh_path, sizeof(fresh_path), "%s/fresh", c->root);
-	assert_int_equal(make_store(fresh_path, &c->secret), 0);
-	assert_int_equal(stash_store_open(&fresh, fresh_path, &c->secret), 0);
+	snprintf(fresh_path, sizeof(fresh_path), "%s/fresh", c->ts.root);
+	assert_int_equal(make_store(fresh_path, &c->ts.secret), 0);
+	assert_int_equal(stash_store_open(&fresh, fresh_path, &c->ts.secret),
+			 0);
 	for (int i = 0; i < NFILES; i++) {
 		struct stash_attr a;
 		char name[16];
@@ -376,7 +345,7 @@ static void test_reclaim(void **state)
 		assert_int_equal(stash_store_mknod(fresh, STASH_ROOT_INO, name,
 						   S_IFREG | 0644, 0, 0, 0, &a),
 				 0);
-		write_all(fresh, a.ino, c->data[i], c->len[i], 0);
+		test_file_put(fresh, a.ino, c->data[i], c->len[i], 0);
 	}
 	assert_int_equal(stash_store_close(fresh), 0);
 	want = du(fresh_path);
@@ -492,7 +461,7 @@ static void orphan_pack(struct ctx *c, int n)
 	uint8_t key[STASH_KEY_LEN] = { 0 }, id[STASH_ID_LEN] = { 0 };
 	char dir[192];
 
-	snprintf(dir, sizeof(dir), "%s/packs", c->path);
+	snprintf(dir, sizeof(dir), "%s/packs", c->ts.path);
 	assert_int_equal(stash_packs_open(&p, dir, key, 4 * MiB), 0);
 	for (int i = 0; i < n; i++) {
 		uint8_t *junk = random_bytes(1000 + (uint64_t)i, 100 * KiB);
@@ -524,7 +493,7 @@ static void copy_file(const char *from, const char *to)
 
 static void pack_file(struct ctx *c, uint64_t id, char *out, size_t size)
 {
-	snprintf(out, size, "%s/packs/%02x/%016llx", c->path,
+	snprintf(out, size, "%s/packs/%02x/%016llx", c->ts.path,
 		 (unsigned)(id & 0xff), (unsigned long long)id);
 }
 
@@ -558,7 +527,7 @@ static void test_leftovers(void **state)
 	for (size_t i = 0; i < l->n; i++)
 		old_id = l->id[i] < old_id ? l->id[i] : old_id;
 	pack_file(c, old_id, from, sizeof(from));
-	snprintf(saved, sizeof(saved), "%s/saved-pack", c->root);
+	snprintf(saved, sizeof(saved), "%s/saved-pack", c->ts.root);
 	copy_file(from, saved);
 
 	store_open(c);
@@ -634,7 +603,7 @@ static int gc_killed_at(struct ctx *c, int n)
 
 		o.progress = die_at;
 		kill_at = n;
-		if (stash_store_open(&st, c->path, &c->secret))
+		if (stash_store_open(&st, c->ts.path, &c->ts.secret))
 			_exit(2);
 		if (stash_store_gc(st, &o, NULL))
 			_exit(3);

@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "query.h"
+#include "testutil.h"
 #include "textnorm.h"
 #include "util.h"
 
@@ -119,27 +120,7 @@ static int teardown(void **state)
 /* The rowids match selects, "1,3", in order. */
 static void rows_of(const char *match, char *out, size_t cap)
 {
-	sqlite3_stmt *st;
-	size_t len = 0;
-	int rc;
-
-	out[0] = '\0';
-	assert_int_equal(sqlite3_prepare_v2(db,
-					    "SELECT rowid FROM docs_fts WHERE "
-					    "docs_fts MATCH ?1 ORDER BY rowid",
-					    -1, &st, NULL),
-			 SQLITE_OK);
-	sqlite3_bind_text(st, 1, match, -1, SQLITE_TRANSIENT);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int w = snprintf(out + len, cap - len, "%s%lld", len ? "," : "",
-				 (long long)sqlite3_column_int64(st, 0));
-
-		assert_true(w > 0 && (size_t)w < cap - len);
-		len += (size_t)w;
-	}
-	if (rc != SQLITE_DONE)
-		fail_msg("MATCH '%s': %s", match, sqlite3_errmsg(db));
-	sqlite3_finalize(st);
+	test_fts_rows(db, "docs_fts", match, out, cap);
 }
 
 static struct stash_query *parse_ok(const char *name)

@@ -47,10 +47,7 @@
 #define KiB 1024u
 
 struct ctx {
-	char root[64];			 /* mkdtemp directory */
-	char path[128];			 /* root/store */
-	char hex[2 * STASH_KEY_LEN + 1]; /* the key file's content */
-	struct stash_secret secret;
+	struct test_store ts;	/* the scratch store's folder and secret */
 	struct stash_store *st; /* open store, closed by teardown */
 	uint64_t dir;		/* "t" in the root: an empty directory */
 };
@@ -58,30 +55,14 @@ struct ctx {
 static int setup(void **state)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
-	struct stash_config cfg;
-	struct stash_attr a;
-	uint8_t key[STASH_KEY_LEN];
 
 	if (!c)
 		return -1;
-	snprintf(c->root, sizeof(c->root), "/tmp/test_snapshot.XXXXXX");
-	if (!mkdtemp(c->root) || stash_crypto_random(key, sizeof(key)) < 0) {
+	if (test_store_make_open(&c->ts, "test_snapshot", NULL, &c->st,
+				 &c->dir)) {
 		free(c);
 		return -1;
 	}
-	stash_hex(key, sizeof(key), c->hex);
-	c->secret = (struct stash_secret){ c->hex, strlen(c->hex) };
-	snprintf(c->path, sizeof(c->path), "%s/store", c->root);
-	stash_config_defaults(&cfg);
-	if (stash_store_init(c->path, &cfg, &c->secret) != 0 ||
-	    stash_store_open(&c->st, c->path, &c->secret) != 0 ||
-	    stash_store_mkdir(c->st, STASH_ROOT_INO, "t", 0755, 0, 0, &a)) {
-		stash_store_close(c->st);
-		test_rmtree(c->root);
-		free(c);
-		return -1;
-	}
-	c->dir = a.ino;
 	*state = c;
 	return 0;
 }
@@ -90,18 +71,14 @@ static int teardown(void **state)
 {
 	struct ctx *c = *state;
 
-	if (c->st)
-		stash_store_close(c->st);
-	test_rmtree(c->root);
+	test_store_remove(&c->ts, c->st);
 	free(c);
 	return 0;
 }
 
 static void store_reopen(struct ctx *c)
 {
-	assert_int_equal(stash_store_close(c->st), 0);
-	c->st = NULL;
-	assert_int_equal(stash_store_open(&c->st, c->path, &c->secret), 0);
+	test_store_reopen(&c->ts, &c->st);
 }
 
 /* ---- helpers ---- */
@@ -113,12 +90,8 @@ static uint8_t *random_bytes(uint64_t seed, size_t len)
 	uint64_t x = seed * 2 + 1;
 
 	assert_non_null(buf);
-	for (size_t i = 0; i < len; i++) {
-		x ^= x >> 12;
-		x ^= x << 25;
-		x ^= x >> 27;
-		buf[i] = (uint8_t)((x * 0x2545F4914F6CDD1Dull) >> 56);
-	}
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(test_rng_next(&x) >> 56);
 	return buf;
 }
 
@@ -168,12 +141,7 @@ static struct stash_attr attr_of(struct ctx *c, uint64_t ino)
 static void put(struct ctx *c, uint64_t ino, const void *buf, size_t len,
 		uint64_t off)
 {
-	struct stash_file *f;
-
-	assert_int_equal(stash_file_open(c->st, ino, &f), 0);
-	assert_int_equal(stash_file_write(c->st, f, buf, len, off),
-			 (ssize_t)len);
-	assert_int_equal(stash_file_release(c->st, f), 0);
+	test_file_put(c->st, ino, buf, len, off);
 }
 
 /* The whole content of ino, malloc'd; its length into *len. */

@@ -55,10 +55,7 @@ __attribute__((used)) const char *__asan_default_options(void)
 #define KiB 1024u
 
 struct ctx {
-	char root[64];			 /* mkdtemp directory */
-	char path[128];			 /* root/store */
-	char hex[2 * STASH_KEY_LEN + 1]; /* the key file's content */
-	struct stash_secret secret;
+	struct test_store ts;	/* the scratch store's folder and secret */
 	struct stash_store *st; /* open store, closed by teardown */
 	uint64_t dir;		/* an empty directory to work in */
 };
@@ -66,30 +63,13 @@ struct ctx {
 static int setup(void **state)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
-	struct stash_config cfg;
-	struct stash_attr a;
-	uint8_t key[STASH_KEY_LEN];
 
 	if (!c)
 		return -1;
-	snprintf(c->root, sizeof(c->root), "/tmp/test_store.XXXXXX");
-	if (!mkdtemp(c->root) || stash_crypto_random(key, sizeof(key)) < 0) {
+	if (test_store_make_open(&c->ts, "test_store", NULL, &c->st, &c->dir)) {
 		free(c);
 		return -1;
 	}
-	stash_hex(key, sizeof(key), c->hex);
-	c->secret = (struct stash_secret){ c->hex, strlen(c->hex) };
-	snprintf(c->path, sizeof(c->path), "%s/store", c->root);
-	stash_config_defaults(&cfg);
-	if (stash_store_init(c->path, &cfg, &c->secret) != 0 ||
-	    stash_store_open(&c->st, c->path, &c->secret) != 0 ||
-	    stash_store_mkdir(c->st, STASH_ROOT_INO, "t", 0755, 0, 0, &a)) {
-		stash_store_close(c->st);
-		test_rmtree(c->root);
-		free(c);
-		return -1;
-	}
-	c->dir = a.ino;
 	*state = c;
 	return 0;
 }
@@ -98,37 +78,22 @@ static int teardown(void **state)
 {
 	struct ctx *c = *state;
 
-	if (c->st)
-		stash_store_close(c->st);
-	test_rmtree(c->root);
+	test_store_remove(&c->ts, c->st);
 	free(c);
 	return 0;
 }
 
 static void store_reopen(struct ctx *c)
 {
-	assert_int_equal(stash_store_close(c->st), 0);
-	c->st = NULL;
-	assert_int_equal(stash_store_open(&c->st, c->path, &c->secret), 0);
+	test_store_reopen(&c->ts, &c->st);
 }
 
-/* ---- a seeded PRNG (xorshift64*) ---- */
-
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1Dull;
-}
+/* ---- a seeded PRNG (xorshift64*, test_rng_next) ---- */
 
 /* Uniform in [0, n); n > 0. */
 static uint64_t rng_below(uint64_t *s, uint64_t n)
 {
-	return rng_next(s) % n;
+	return test_rng_next(s) % n;
 }
 
 static void rng_fill(uint64_t *s, uint8_t *buf, size_t len)
@@ -136,12 +101,12 @@ static void rng_fill(uint64_t *s, uint8_t *buf, size_t len)
 	size_t i = 0;
 
 	for (; i + 8 <= len; i += 8) {
-		uint64_t v = rng_next(s);
+		uint64_t v = test_rng_next(s);
 
 		memcpy(buf + i, &v, 8);
 	}
 	if (i < len) {
-		uint64_t v = rng_next(s);
+		uint64_t v = test_rng_next(s);
 
 		memcpy(buf + i, &v, len - i);
 	}
@@ -349,11 +314,13 @@ static void test_init_open(void **state)
 	assert_int_equal(stash_store_check(c->st), 0);
 
 	/* one process at a time */
-	assert_int_equal(stash_store_open(&st, c->path, &c->secret), -EBUSY);
+	assert_int_equal(stash_store_open(&st, c->ts.path, &c->ts.secret),
+			 -EBUSY);
 	assert_null(st);
 	/* a store is not made twice */
 	stash_config_defaults(&cfg);
-	assert_int_equal(stash_store_init(c->path, &cfg, &c->secret), -EEXIST);
+	assert_int_equal(stash_store_init(c->ts.path, &cfg, &c->ts.secret),
+			 -EEXIST);
 
 	store_reopen(c);
 	assert_int_equal(stash_store_close(c->st), 0);
@@ -363,20 +330,20 @@ static void test_init_open(void **state)
 	assert_int_equal(stash_crypto_random(key, sizeof(key)), 0);
 	stash_hex(key, sizeof(key), other);
 	s = (struct stash_secret){ other, strlen(other) };
-	assert_int_equal(stash_store_open(&st, c->path, &s), -EACCES);
+	assert_int_equal(stash_store_open(&st, c->ts.path, &s), -EACCES);
 	assert_null(st);
 	s = (struct stash_secret){ "garbage", 7 };
-	assert_int_equal(stash_store_open(&st, c->path, &s), -EACCES);
+	assert_int_equal(stash_store_open(&st, c->ts.path, &s), -EACCES);
 	/* the same key as raw bytes opens it */
-	assert_int_equal(stash_unhex(c->hex, key, sizeof(key)), 0);
+	assert_int_equal(stash_unhex(c->ts.hex, key, sizeof(key)), 0);
 	s = (struct stash_secret){ key, sizeof(key) };
-	assert_int_equal(stash_store_open(&c->st, c->path, &s), 0);
+	assert_int_equal(stash_store_open(&c->st, c->ts.path, &s), 0);
 	assert_int_equal(stash_store_check(c->st), 0);
 
 	/* no store here */
-	snprintf(other, sizeof(other), "%s/nostore", c->root);
+	snprintf(other, sizeof(other), "%s/nostore", c->ts.root);
 	assert_int_equal(mkdir(other, 0700), 0);
-	assert_int_equal(stash_store_open(&st, other, &c->secret), -ENOENT);
+	assert_int_equal(stash_store_open(&st, other, &c->ts.secret), -ENOENT);
 	assert_null(st);
 	/* init refuses a folder with something in it */
 	{
@@ -388,7 +355,7 @@ static void test_init_open(void **state)
 		assert_true(fd >= 0);
 		close(fd);
 		stash_config_defaults(&cfg);
-		assert_int_equal(stash_store_init(other, &cfg, &c->secret),
+		assert_int_equal(stash_store_init(other, &cfg, &c->ts.secret),
 				 -ENOTEMPTY);
 	}
 	assert_int_equal(stash_store_close(NULL), 0);
@@ -399,17 +366,18 @@ static void test_init_open(void **state)
 	{
 		char db[200], aside[200];
 
-		snprintf(db, sizeof(db), "%s/catalog.db", c->path);
-		snprintf(aside, sizeof(aside), "%s/catalog.aside", c->root);
+		snprintf(db, sizeof(db), "%s/catalog.db", c->ts.path);
+		snprintf(aside, sizeof(aside), "%s/catalog.aside", c->ts.root);
 		assert_int_equal(rename(db, aside), 0);
-		assert_int_equal(stash_store_open(&st, c->path, &c->secret),
-				 -EBADMSG);
+		assert_int_equal(
+			stash_store_open(&st, c->ts.path, &c->ts.secret),
+			-EBADMSG);
 		assert_null(st);
 		assert_int_equal(rename(aside, db), 0);
 	}
 	{
 		char json[200];
-		char *text = slurp(json, sizeof(json), c->path);
+		char *text = slurp(json, sizeof(json), c->ts.path);
 		cJSON *root = cJSON_Parse(text), *chunker;
 		char *changed;
 
@@ -421,14 +389,16 @@ static void test_init_open(void **state)
 		cJSON_Delete(root);
 		spill_text(json, changed);
 		/* changed without the key: refused */
-		assert_int_equal(stash_store_open(&st, c->path, &c->secret),
-				 -EBADMSG);
+		assert_int_equal(
+			stash_store_open(&st, c->ts.path, &c->ts.secret),
+			-EBADMSG);
 		assert_null(st);
 		spill_text(json, text);
 		free(changed);
 		free(text);
 	}
-	assert_int_equal(stash_store_open(&c->st, c->path, &c->secret), 0);
+	assert_int_equal(stash_store_open(&c->st, c->ts.path, &c->ts.secret),
+			 0);
 	assert_int_equal(stash_store_check(c->st), 0);
 }
 
@@ -441,13 +411,13 @@ static void test_passphrase_store(void **state)
 	struct stash_secret pw = { "hunter2", 7 }, bad = { "hunter3", 7 };
 	char path[160];
 
-	snprintf(path, sizeof(path), "%s/pw", c->root);
+	snprintf(path, sizeof(path), "%s/pw", c->ts.root);
 	stash_config_defaults(&cfg);
 	cfg.kdf = STASH_KDF_SCRYPT;
 	cfg.scrypt_n = 1024;
 	assert_int_equal(stash_store_init(path, &cfg, &pw), 0);
 	assert_int_equal(stash_store_open(&st, path, &bad), -EACCES);
-	assert_int_equal(stash_store_open(&st, path, &c->secret), -EACCES);
+	assert_int_equal(stash_store_open(&st, path, &c->ts.secret), -EACCES);
 	assert_int_equal(stash_store_open(&st, path, &pw), 0);
 	assert_int_equal(stash_store_check(st), 0);
 	assert_int_equal(stash_store_close(st), 0);
@@ -1167,7 +1137,7 @@ static void test_crash_orphan(void **state)
 		struct stash_store *st;
 		struct stash_file *f, *g;
 
-		if (stash_store_open(&st, c->path, &c->secret) ||
+		if (stash_store_open(&st, c->ts.path, &c->ts.secret) ||
 		    stash_file_open(st, kept, &f) ||
 		    stash_file_write(st, f, data, MiB, 0) != (ssize_t)MiB ||
 		    stash_file_flush(st, f) ||
@@ -1182,7 +1152,8 @@ static void test_crash_orphan(void **state)
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 
-	assert_int_equal(stash_store_open(&c->st, c->path, &c->secret), 0);
+	assert_int_equal(stash_store_open(&c->st, c->ts.path, &c->ts.secret),
+			 0);
 	assert_int_equal(stash_store_getattr(c->st, doomed, &a), -ENOENT);
 	expect_file(c, kept, data, MiB, 100000);
 	assert_int_equal(stash_store_stats(c->st, &s), 0);
@@ -1255,9 +1226,8 @@ static void test_huge_size(void **state)
 	write_all(c, f, data, sizeof(data), 0);
 	assert_int_equal(stash_file_release(c->st, f), 0);
 	in.size = huge;
-	assert_int_equal(stash_store_setattr(c->st, ino, &in, STASH_SET_SIZE,
-					     &out),
-			 0);
+	assert_int_equal(
+		stash_store_setattr(c->st, ino, &in, STASH_SET_SIZE, &out), 0);
 	assert_int_equal(out.size, huge);
 	assert_int_equal(stash_file_open(c->st, ino, &f), 0);
 	write_all(c, f, tail, sizeof(tail), huge - 100);
@@ -1727,8 +1697,8 @@ static void dstep(struct dtest *t)
 		for (int i = 0; i < 3; i++)
 			t->files[i].f = t->files[i].f2 = NULL;
 		if (!ret)
-			ret = stash_store_open(&t->c->st, t->c->path,
-					       &t->c->secret);
+			ret = stash_store_open(&t->c->st, t->c->ts.path,
+					       &t->c->ts.secret);
 		if (ret)
 			dfail(t, "close/reopen", ret, 0);
 		for (int i = 0; i < 3; i++)
@@ -1786,7 +1756,7 @@ static void differential(struct ctx *c, const char *name, uint32_t min,
 	/* a store of its own, with these chunker parameters */
 	assert_int_equal(stash_store_close(c->st), 0);
 	c->st = NULL;
-	snprintf(c->path, sizeof(c->path), "%s/%s", c->root, name);
+	snprintf(c->ts.path, sizeof(c->ts.path), "%s/%s", c->ts.root, name);
 	stash_config_defaults(&cfg);
 	if (min) {
 		cfg.chunker.min = min;
@@ -1798,8 +1768,9 @@ static void differential(struct ctx *c, const char *name, uint32_t min,
 		cfg.level = 1;
 		cfg.pack_size = MiB;
 	}
-	assert_int_equal(stash_store_init(c->path, &cfg, &c->secret), 0);
-	assert_int_equal(stash_store_open(&c->st, c->path, &c->secret), 0);
+	assert_int_equal(stash_store_init(c->ts.path, &cfg, &c->ts.secret), 0);
+	assert_int_equal(stash_store_open(&c->st, c->ts.path, &c->ts.secret),
+			 0);
 	c->dir = mkdir_in(c, STASH_ROOT_INO, "t");
 	for (int i = 0; i < 3; i++) {
 		snprintf(fname, sizeof(fname), "f%d", i);

@@ -20,6 +20,7 @@
 
 #include <sqlite3.h>
 
+#include "testutil.h"
 #include "textnorm.h"
 #include "util.h"
 
@@ -255,27 +256,7 @@ static void fts_insert(sqlite3 *db, int64_t rowid, const char *text)
 
 static void fts_rows(sqlite3 *db, const char *match, char *out, size_t cap)
 {
-	sqlite3_stmt *st;
-	size_t len = 0;
-	int rc;
-
-	out[0] = '\0';
-	assert_int_equal(sqlite3_prepare_v2(db,
-					    "SELECT rowid FROM t WHERE t "
-					    "MATCH ?1 ORDER BY rowid",
-					    -1, &st, NULL),
-			 SQLITE_OK);
-	sqlite3_bind_text(st, 1, match, -1, SQLITE_TRANSIENT);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int w = snprintf(out + len, cap - len, "%s%lld", len ? "," : "",
-				 (long long)sqlite3_column_int64(st, 0));
-
-		assert_true(w > 0 && (size_t)w < cap - len);
-		len += (size_t)w;
-	}
-	if (rc != SQLITE_DONE)
-		fail_msg("MATCH '%s': %s", match, sqlite3_errmsg(db));
-	sqlite3_finalize(st);
+	test_fts_rows(db, "t", match, out, cap);
 }
 
 /* The raw string as an FTS5 phrase, quotes doubled. */

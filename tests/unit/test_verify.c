@@ -45,10 +45,7 @@
 enum { F_A, F_B, F_SPARSE, F_EMPTY, NFILES };
 
 struct ctx {
-	char root[64];			 /* mkdtemp directory */
-	char path[128];			 /* root/store */
-	char hex[2 * STASH_KEY_LEN + 1]; /* the key file's content */
-	struct stash_secret secret;
+	struct test_store ts; /* the scratch store's folder and secret */
 	uint64_t ino[NFILES]; /* /t/a, /t/d/b, /t/sparse, /t/empty */
 	uint64_t t, d;	      /* /t and /t/d */
 	char *text;	      /* the last report, lines joined by "\n" */
@@ -73,14 +70,11 @@ static uint64_t mkfile(struct stash_store *st, uint64_t parent,
 /* Write len random bytes to ino through the file API and close it. */
 static void fill(struct stash_store *st, uint64_t ino, size_t len)
 {
-	struct stash_file *f;
 	uint8_t *buf = malloc(len);
 
 	assert_non_null(buf);
 	assert_int_equal(stash_crypto_random(buf, len), 0);
-	assert_int_equal(stash_file_open(st, ino, &f), 0);
-	assert_int_equal(stash_file_write(st, f, buf, len, 0), (ssize_t)len);
-	assert_int_equal(stash_file_release(st, f), 0);
+	test_file_put(st, ino, buf, len, 0);
 	free(buf);
 }
 
@@ -93,23 +87,15 @@ static int setup(void **state)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
 	struct stash_store *st = NULL;
-	struct stash_config cfg;
 	struct stash_attr a, size = { .size = 1024 * KiB };
-	uint8_t key[STASH_KEY_LEN];
 
 	if (!c)
 		return -1;
-	snprintf(c->root, sizeof(c->root), "/tmp/test_verify.XXXXXX");
-	if (!mkdtemp(c->root) || stash_crypto_random(key, sizeof(key)) < 0) {
+	if (test_store_make(&c->ts, "test_verify", NULL) != 0) {
 		free(c);
 		return -1;
 	}
-	stash_hex(key, sizeof(key), c->hex);
-	c->secret = (struct stash_secret){ c->hex, strlen(c->hex) };
-	snprintf(c->path, sizeof(c->path), "%s/store", c->root);
-	stash_config_defaults(&cfg);
-	if (stash_store_init(c->path, &cfg, &c->secret) != 0 ||
-	    stash_store_open(&st, c->path, &c->secret) != 0)
+	if (stash_store_open(&st, c->ts.path, &c->ts.secret) != 0)
 		return -1;
 	assert_int_equal(
 		stash_store_mkdir(st, STASH_ROOT_INO, "t", 0755, 0, 0, &a), 0);
@@ -135,7 +121,7 @@ static int teardown(void **state)
 {
 	struct ctx *c = *state;
 
-	test_rmtree(c->root);
+	test_rmtree(c->ts.root);
 	free(c->text);
 	free(c);
 	return 0;
@@ -197,7 +183,7 @@ static void verify(struct ctx *c, unsigned flags,
 {
 	struct stash_store *st;
 
-	assert_int_equal(stash_store_open(&st, c->path, &c->secret), 0);
+	assert_int_equal(stash_store_open(&st, c->ts.path, &c->ts.secret), 0);
 	verify_with(c, st, flags, res);
 	assert_int_equal(stash_store_close(st), 0);
 }
@@ -253,9 +239,9 @@ static sqlite3 *cat_open(struct ctx *c)
 	char path[256];
 	sqlite3 *db;
 
-	assert_int_equal(stash_config_load(c->path, &cfg), 0);
-	assert_int_equal(stash_config_unlock(&cfg, &c->secret, &keys), 0);
-	snprintf(path, sizeof(path), "%s/catalog.db", c->path);
+	assert_int_equal(stash_config_load(c->ts.path, &cfg), 0);
+	assert_int_equal(stash_config_unlock(&cfg, &c->ts.secret, &keys), 0);
+	snprintf(path, sizeof(path), "%s/catalog.db", c->ts.path);
 	assert_int_equal(stash_sqlvfs_open(&db, path, keys.catalog, 0), 0);
 	stash_keys_wipe(&keys);
 	return db;
@@ -313,7 +299,7 @@ static struct where chunk_of(struct ctx *c, uint64_t ino, bool last)
 static void pack_path(const struct ctx *c, uint64_t pack, char *out,
 		      size_t size)
 {
-	snprintf(out, size, "%s/packs/%02x/%016llx", c->path,
+	snprintf(out, size, "%s/packs/%02x/%016llx", c->ts.path,
 		 (unsigned)(pack & 0xff), (unsigned long long)pack);
 }
 
@@ -405,7 +391,7 @@ static void test_missing_pack_unlinked(void **state)
 	char path[256];
 	uint64_t ino;
 
-	assert_int_equal(stash_store_open(&st, c->path, &c->secret), 0);
+	assert_int_equal(stash_store_open(&st, c->ts.path, &c->ts.secret), 0);
 	ino = mkfile(st, c->t, "u");
 	assert_int_equal(stash_crypto_random(buf, sizeof(buf)), 0);
 	assert_int_equal(stash_file_open(st, ino, &f), 0);
@@ -508,7 +494,7 @@ static void two_snapshots(struct ctx *c)
 	struct stash_snapshot snap;
 	struct stash_attr a;
 
-	assert_int_equal(stash_store_open(&st, c->path, &c->secret), 0);
+	assert_int_equal(stash_store_open(&st, c->ts.path, &c->ts.secret), 0);
 	assert_int_equal(stash_snap_create(st, "s1", &snap), 0);
 	fill(st, c->ino[F_B], 200 * KiB);
 	assert_int_equal(
@@ -626,7 +612,8 @@ static void test_refs_repaired(void **state)
 		struct stash_store *st;
 		struct stash_store_stats stats;
 
-		assert_int_equal(stash_store_open(&st, c->path, &c->secret), 0);
+		assert_int_equal(
+			stash_store_open(&st, c->ts.path, &c->ts.secret), 0);
 		assert_int_equal(stash_snap_delete(st, "s1"), 0);
 		assert_int_equal(stash_snap_delete(st, "s2"), 0);
 		assert_int_equal(stash_store_stats(st, &stats), 0);
@@ -690,7 +677,7 @@ static void test_renamed_pack_relocated(void **state)
 	two_snapshots(c);
 	pack_path(c, 1, from, sizeof(from));
 	pack_path(c, 9, to, sizeof(to));
-	snprintf(dir, sizeof(dir), "%s/packs/09", c->path);
+	snprintf(dir, sizeof(dir), "%s/packs/09", c->ts.path);
 	assert_int_equal(mkdir(dir, 0700), 0);
 	assert_int_equal(rename(from, to), 0);
 	/* Half the rows also a few bytes off: those are found by walking
@@ -768,7 +755,7 @@ static void test_missing_pack_snapshots(void **state)
 	assert_string_equal(last_line(c), want);
 
 	/* The marks, and what reads. */
-	assert_int_equal(stash_store_open(&st, c->path, &c->secret), 0);
+	assert_int_equal(stash_store_open(&st, c->ts.path, &c->ts.secret), 0);
 	get_mark(st, c->ino[F_A], mark, sizeof(mark));
 	assert_string_equal(mark, "0-716799");
 	get_mark(st, find(st, "s2", true, "a2"), mark, sizeof(mark));
@@ -803,7 +790,7 @@ static void test_missing_pack_snapshots(void **state)
 
 	/* Once s1 and s2 are dropped and a is deleted, nothing is lost;
 	 * marks left on nothing are stale, and a repair removes them. */
-	assert_int_equal(stash_store_open(&st, c->path, &c->secret), 0);
+	assert_int_equal(stash_store_open(&st, c->ts.path, &c->ts.secret), 0);
 	assert_int_equal(stash_snap_delete(st, "s1"), 0);
 	assert_int_equal(stash_snap_delete(st, "s2"), 0);
 	assert_int_equal(stash_store_unlink(st, c->t, "a"), 0);
@@ -825,7 +812,7 @@ static void test_stale_mark(void **state)
 	assert_int_equal(unlink(path), 0);
 	verify_repair(c, 0, &res);
 	assert_true(res.marked_files >= 2);
-	assert_int_equal(stash_store_open(&st, c->path, &c->secret), 0);
+	assert_int_equal(stash_store_open(&st, c->ts.path, &c->ts.secret), 0);
 	rewrite(st, c->ino[F_B], 200 * KiB);
 	rewrite(st, c->ino[F_A], 700 * KiB);
 	get_mark(st, c->ino[F_B], mark, sizeof(mark));
@@ -841,7 +828,7 @@ static void test_stale_mark(void **state)
 	verify_repair(c, 0, &res);
 	assert_true(has(c, "removed 2 stale marks"));
 	assert_string_equal(last_line(c), "clean\n");
-	assert_int_equal(stash_store_open(&st, c->path, &c->secret), 0);
+	assert_int_equal(stash_store_open(&st, c->ts.path, &c->ts.secret), 0);
 	get_mark(st, c->ino[F_B], mark, sizeof(mark));
 	assert_string_equal(mark, "");
 	assert_int_equal(stash_store_close(st), 0);
