@@ -234,3 +234,23 @@ size_t stash_chunker_cut(const struct stash_chunker *c, const uint8_t *buf,
 		return p->max;
 	return final ? len : 0;
 }
+
+size_t stash_chunker_cut_records(const struct stash_chunker *c,
+				 const uint8_t *buf, size_t len, bool final)
+{
+	size_t n = STASH_MIN(len, (size_t)c->params.max);
+	const uint8_t *nl;
+
+	/* The first record end at or past the minimum; it depends only on
+	 * the bytes before it, as stash_chunker_cut's cuts do. */
+	if (n > STASH_RECORD_MIN) {
+		nl = memchr(buf + STASH_RECORD_MIN - 1, '\n',
+			    n - (STASH_RECORD_MIN - 1));
+		if (nl)
+			return (size_t)(nl - buf) + 1;
+	}
+	/* A record longer than max is cut inside, by content. */
+	if (len >= c->params.max)
+		return stash_chunker_cut(c, buf, len, final);
+	return final ? len : 0;
+}

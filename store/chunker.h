@@ -50,6 +50,18 @@ void stash_chunker_free(struct stash_chunker *c);
 size_t stash_chunker_cut(const struct stash_chunker *c, const uint8_t *buf,
 			 size_t len, bool final);
 
+/*
+ * For files of records, one per line (JSON Lines): cut at the end of the
+ * first line that ends at or past STASH_RECORD_MIN bytes, so a record of
+ * that size or more is a chunk of its own and editing one leaves its
+ * neighbours' chunks as they were; smaller records are grouped. A record
+ * longer than max is cut inside by content (stash_chunker_cut). Returns
+ * as stash_chunker_cut does.
+ */
+#define STASH_RECORD_MIN 2048u
+size_t stash_chunker_cut_records(const struct stash_chunker *c,
+				 const uint8_t *buf, size_t len, bool final);
+
 /* The parameters the chunker was made with. */
 const struct stash_chunker_params *
 stash_chunker_params(const struct stash_chunker *c);

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "article.h"
 #include "chunk.h"
 #include "catalog_search.h"
 #include "crypto.h"
@@ -81,7 +82,8 @@ struct stash_file {
 	size_t dirty_bytes;	      /* bytes in DIRTY segments */
 	size_t pending_bytes;	      /* bytes held by unfinished jobs */
 	struct chunk_job *jobs_head, *jobs_tail; /* submitted, in order */
-	int error; /* sticky write error for next flush */
+	int error;    /* sticky write error for next flush */
+	bool records; /* JSON Lines: cut at record ends (chunker.h) */
 
 	pthread_mutex_t job_lock; /* leaf: guards job->done, signals cond */
 	pthread_cond_t job_cond;
@@ -663,8 +665,11 @@ static int chunk_run(struct stash_store *st, struct stash_file *f, size_t idx,
 	f->segs[idx].buf = NULL;
 	f->dirty_bytes -= run.len;
 	while (pos < run.len) {
-		n = stash_chunker_cut(st->chunker, run.buf + pos, run.len - pos,
-				      final);
+		n = f->records ? stash_chunker_cut_records(st->chunker,
+							   run.buf + pos,
+							   run.len - pos, final)
+			       : stash_chunker_cut(st->chunker, run.buf + pos,
+						   run.len - pos, final);
 		if (n == 0)
 			break;
 		if (at > idx) {
@@ -795,6 +800,26 @@ static int load_extent(void *arg, const struct stash_extent *e)
 	return 0;
 }
 
+static int record_name(void *arg, uint64_t parent, const char *name)
+{
+	bool *records = arg;
+
+	(void)parent;
+	*records = stash_article_file_kind(name) == STASH_FILE_JSONL;
+	return 1;
+}
+
+/* A file of one record per line, by its (first) name: its chunks end at
+ * record ends. Under the catalog lock. */
+static bool is_record_file(struct stash_store *st, uint64_t ino)
+{
+	bool records = false;
+
+	if (stash_cat_names_of(st->cat, ino, record_name, &records) < 0)
+		return false;
+	return records;
+}
+
 static void file_free(struct stash_file *f)
 {
 	if (!f)
@@ -829,6 +854,8 @@ static int file_load(struct stash_store *st, uint64_t ino,
 		ret = S_ISDIR(a.mode) ? -EISDIR : -EINVAL;
 	if (!ret)
 		ret = stash_cat_load_extents(st->cat, ino, load_extent, f);
+	if (!ret)
+		f->records = is_record_file(st, ino);
 	pthread_mutex_unlock(&st->cat_lock);
 	if (!ret) {
 		uint64_t mapped = f->nsegs ? f->segs[f->nsegs - 1].off +

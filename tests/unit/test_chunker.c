@@ -631,6 +631,53 @@ static void test_final(void **state)
 	stash_chunker_free(d);
 }
 
+/* Records: cut at record ends once past the minimum; long ones inside. */
+static void test_records(void **state)
+{
+	const struct stash_chunker_params p = { 1024, 4096, 16384 };
+	struct stash_chunker *c = chunker_make(&p, 7);
+	size_t big = STASH_RECORD_MIN + 100, len = 0, n;
+	uint8_t *buf = malloc(64 * 1024);
+
+	(void)state;
+	assert_non_null(buf);
+	/* Three records of 2148 bytes: one chunk each. */
+	for (int r = 0; r < 3; r++) {
+		memset(buf + len, 'a' + r, big - 1);
+		buf[len + big - 1] = '\n';
+		len += big;
+	}
+	assert_int_equal(stash_chunker_cut_records(c, buf, len, false), big);
+	assert_int_equal(
+		stash_chunker_cut_records(c, buf + big, len - big, false), big);
+	/* The last one: a cut only once the data is known to end here. */
+	assert_int_equal(
+		stash_chunker_cut_records(c, buf + 2 * big, big - 1, false), 0);
+	assert_int_equal(
+		stash_chunker_cut_records(c, buf + 2 * big, big - 1, true),
+		big - 1);
+
+	/* Small records are grouped: 300-byte lines, cut at the first line
+	 * end at or past 2048 bytes (7 lines = 2100). */
+	for (size_t i = 0; i < 20 * 300; i++)
+		buf[i] = (i % 300 == 299) ? '\n' : 'x';
+	n = stash_chunker_cut_records(c, buf, 20 * 300, false);
+	assert_int_equal(n, 7 * 300);
+	/* Editing a later record leaves the first chunk as it was. */
+	memset(buf + 10 * 300, 'y', 100);
+	assert_int_equal(stash_chunker_cut_records(c, buf, 20 * 300, false), n);
+
+	/* One record longer than max: cut inside it, as for any data. */
+	memset(buf, 'z', 64 * 1024); /* no line end anywhere */
+	for (size_t i = 0; i < 64 * 1024; i += 7)
+		buf[i] = (uint8_t)(i >> 3) | 1; /* never '\n' (even 10) */
+	n = stash_chunker_cut_records(c, buf, 64 * 1024, false);
+	assert_int_equal(n, stash_chunker_cut(c, buf, 64 * 1024, false));
+	assert_true(n > 0 && n <= p.max);
+	free(buf);
+	stash_chunker_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -642,6 +689,7 @@ int main(void)
 		cmocka_unit_test(test_shift_resistance),
 		cmocka_unit_test(test_streaming),
 		cmocka_unit_test(test_final),
+		cmocka_unit_test(test_records),
 		cmocka_unit_test(test_throughput),
 	};
 

@@ -304,6 +304,47 @@ static void test_persists_and_catches_up(void **state)
 	assert_string_equal(search(c, "nothing"), "notes.txt:0");
 }
 
+/* A JSON Lines batch of n records of about 3 KiB; record k says k. */
+static char *make_batch(int n, int edited)
+{
+	size_t cap = (size_t)n * 3200, len = 0;
+	char *b = malloc(cap);
+
+	assert_non_null(b);
+	for (int k = 0; k < n; k++) {
+		len += (size_t)snprintf(b + len, cap - len,
+					"{\"title\": \"article %d%s\","
+					" \"content\": \"",
+					k, k == edited ? " (edited)" : "");
+		for (int w = 0; w < 300; w++)
+			len += (size_t)snprintf(b + len, cap - len, "w%d ",
+						(k * 7919 + w * 104729) %
+							100000);
+		len += (size_t)snprintf(b + len, cap - len, "\"}\n");
+	}
+	return b;
+}
+
+/* Editing one record of a batch stores one new chunk: the batch is cut
+ * at record ends, so its neighbours keep theirs. */
+static void test_batch_chunks(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t articles = area(c, "articles");
+	struct stash_store_stats s0, s1;
+	char *before = make_batch(400, -1), *edited = make_batch(400, 200);
+
+	put(c, articles, "batch.jsonl", before);
+	assert_int_equal(stash_store_stats(c->st, &s0), 0);
+	put(c, articles, "batch.jsonl", edited);
+	assert_int_equal(stash_store_stats(c->st, &s1), 0);
+	assert_int_equal(s1.chunks_written - s0.chunks_written, 1);
+	/* The edit is found, in its own record. */
+	assert_string_equal(search(c, "edited"), "batch.jsonl:201");
+	free(before);
+	free(edited);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -311,6 +352,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_follows_changes, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_bad_query, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_batch_chunks, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_persists_and_catches_up,
 						setup, teardown),
