@@ -146,15 +146,48 @@ static void bind_text(sqlite3_stmt *s, int col, const char *text)
 		sqlite3_bind_text(s, col, text, -1, SQLITE_STATIC);
 }
 
-int stash_cat_doc_add(struct stash_cat *cat, const struct stash_doc *d)
+int stash_doc_normalize(const struct stash_doc *d, char *norm[STASH_DOC_FIELDS])
 {
-	const char *fields[] = { d->title, d->content, d->author, d->tags,
-				 d->url,   d->lang,    d->meta,	  d->name };
-	char *norm[STASH_ARRAY_SIZE(fields)] = { 0 };
+	const char *fields[STASH_DOC_FIELDS] = { d->title,  d->content,
+						 d->author, d->tags,
+						 d->url,    d->lang,
+						 d->meta,   d->name };
+	int ret = 0;
+
+	for (size_t i = 0; i < STASH_DOC_FIELDS; i++)
+		norm[i] = NULL;
+	for (size_t i = 0; !ret && i < STASH_DOC_FIELDS; i++)
+		if (fields[i])
+			ret = stash_textnorm(fields[i], strlen(fields[i]),
+					     STASH_TEXTNORM_INDEX, &norm[i],
+					     NULL);
+	if (ret)
+		stash_doc_norm_free(norm);
+	return ret;
+}
+
+void stash_doc_norm_free(char *norm[STASH_DOC_FIELDS])
+{
+	for (size_t i = 0; i < STASH_DOC_FIELDS; i++) {
+		free(norm[i]);
+		norm[i] = NULL;
+	}
+}
+
+int stash_cat_doc_add(struct stash_cat *cat, const struct stash_doc *d,
+		      char *const norm[STASH_DOC_FIELDS])
+{
+	char *own[STASH_DOC_FIELDS] = { 0 };
 	sqlite3_stmt *s = NULL;
 	int64_t id;
 	int rc, ret;
 
+	if (!norm) {
+		ret = stash_doc_normalize(d, own);
+		if (ret)
+			return ret;
+		norm = own;
+	}
 	ret = stash_cat_prepare(cat,
 				"INSERT INTO docs(ino, line, off, len, kind,"
 				" title, url, author, tags, lang, published_at)"
@@ -162,7 +195,7 @@ int stash_cat_doc_add(struct stash_cat *cat, const struct stash_doc *d)
 				" ?10, ?11)",
 				&s, "add document");
 	if (ret)
-		return ret;
+		goto out;
 	sqlite3_bind_int64(s, 1, (int64_t)d->ino);
 	sqlite3_bind_int64(s, 2, (int64_t)d->line);
 	sqlite3_bind_int64(s, 3, (int64_t)d->off);
@@ -177,33 +210,27 @@ int stash_cat_doc_add(struct stash_cat *cat, const struct stash_doc *d)
 		sqlite3_bind_int64(s, 11, d->date);
 	rc = sqlite3_step(s);
 	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE)
-		return stash_cat_sql_err(cat, rc, "add document");
-	id = sqlite3_last_insert_rowid(stash_cat_db(cat));
-
-	for (size_t i = 0; !ret && i < STASH_ARRAY_SIZE(fields); i++)
-		if (fields[i])
-			ret = stash_textnorm(fields[i], strlen(fields[i]),
-					     STASH_TEXTNORM_INDEX, &norm[i],
-					     NULL);
-	if (!ret)
-		ret = stash_cat_prepare(cat,
-					"INSERT INTO docs_fts(rowid, title,"
-					" content, author, tags, url, lang,"
-					" meta, name) VALUES(?1, ?2, ?3, ?4,"
-					" ?5, ?6, ?7, ?8, ?9)",
-					&s, "index document");
-	if (!ret) {
-		sqlite3_bind_int64(s, 1, id);
-		for (size_t i = 0; i < STASH_ARRAY_SIZE(norm); i++)
-			bind_text(s, (int)i + 2, norm[i]);
-		rc = sqlite3_step(s);
-		sqlite3_finalize(s);
-		if (rc != SQLITE_DONE)
-			ret = stash_cat_sql_err(cat, rc, "index document");
+	if (rc != SQLITE_DONE) {
+		ret = stash_cat_sql_err(cat, rc, "add document");
+		goto out;
 	}
-	for (size_t i = 0; i < STASH_ARRAY_SIZE(norm); i++)
-		free(norm[i]);
+	id = sqlite3_last_insert_rowid(stash_cat_db(cat));
+	ret = stash_cat_prepare(cat,
+				"INSERT INTO docs_fts(rowid, title, content,"
+				" author, tags, url, lang, meta, name)"
+				" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+				&s, "index document");
+	if (ret)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	for (size_t i = 0; i < STASH_DOC_FIELDS; i++)
+		bind_text(s, (int)i + 2, norm[i]);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		ret = stash_cat_sql_err(cat, rc, "index document");
+out:
+	stash_doc_norm_free(own);
 	return ret;
 }
 

@@ -76,7 +76,16 @@ int stash_cat_index_all(struct stash_cat *cat);
 int stash_cat_name_area(struct stash_cat *cat, uint64_t ino, char *name,
 			char *area);
 
-int stash_cat_doc_add(struct stash_cat *cat, const struct stash_doc *d);
+/* The document's fields (title, content, author, tags, url, lang, meta,
+ * name) as the index takes them (textnorm); NULL where a field is. Done
+ * before taking the catalog lock, it keeps the lock short. */
+#define STASH_DOC_FIELDS 8
+int stash_doc_normalize(const struct stash_doc *d,
+			char *norm[STASH_DOC_FIELDS]);
+void stash_doc_norm_free(char *norm[STASH_DOC_FIELDS]);
+/* Add d; norm from stash_doc_normalize, or NULL to normalize here. */
+int stash_cat_doc_add(struct stash_cat *cat, const struct stash_doc *d,
+		      char *const norm[STASH_DOC_FIELDS]);
 /* A document's file and record bytes; -ENOENT if there is none. */
 int stash_cat_doc_get(struct stash_cat *cat, uint64_t id, uint64_t *ino,
 		      uint64_t *line, uint64_t *off, uint64_t *len);

@@ -22,6 +22,9 @@
 /* Larger files are indexed by name only: parsing holds them in memory. */
 #define INDEX_MAX_BYTES (64u << 20)
 #define INDEX_ERROR_XATTR "user.stashfs.index_error"
+/* Files indexed per transaction, and the bytes they may hold. */
+#define BATCH_FILES 64
+#define BATCH_BYTES (2u << 20)
 
 struct extent_vec {
 	struct stash_extent *v;
@@ -277,78 +280,135 @@ static void docs_free(struct docs *d)
 	free(d->articles);
 }
 
-/* Index one queued file at generation gen. */
-static int index_one(struct stash_store *st, uint64_t ino, int64_t gen)
+/* A queued file, read and parsed outside the catalog lock. */
+struct job {
+	uint64_t ino;
+	int64_t gen;
+	struct file_info fi;
+	struct docs d;
+	char *(*norm)[STASH_DOC_FIELDS]; /* d.v[i]'s fields, normalized */
+	int ret; /* reading or parsing failed: no documents */
+};
+
+static void job_prepare(struct stash_store *st, struct job *j)
 {
-	struct file_info fi = { 0 };
-	struct docs d = { 0 };
-	int ret = file_info_load(st, ino, &fi);
-
-	if (!ret && !S_ISREG(fi.attr.mode))
-		ret = -ENOENT;
-	if (!ret)
-		ret = build_docs(st, &fi, &d);
-	pthread_mutex_lock(&st->cat_lock);
-	if (stash_cat_begin(st->cat) == 0) {
-		int claimed = stash_cat_index_claim(st->cat, ino, gen);
-		int err = claimed < 0 ? claimed : 0;
-
-		/* Gone, or unreadable: off the queue, without documents. */
-		for (size_t i = 0; claimed == 1 && !ret && !err && i < d.n; i++)
-			err = stash_cat_doc_add(st->cat, &d.v[i]);
-		if (claimed == 1 && !ret && !err) {
-			if (d.err[0])
-				err = stash_cat_setxattr(
-					st->cat, ino, INDEX_ERROR_XATTR, d.err,
-					strlen(d.err), 0);
-			else
-				err = stash_cat_removexattr(st->cat, ino,
-							    INDEX_ERROR_XATTR);
-			if (err == -ENODATA)
-				err = 0;
-		}
-		if (!err)
-			err = stash_cat_commit(st->cat, 0);
-		if (err)
-			stash_cat_rollback(st->cat);
-		if (!ret)
-			ret = err;
+	j->ret = file_info_load(st, j->ino, &j->fi);
+	if (!j->ret && !S_ISREG(j->fi.attr.mode))
+		j->ret = -ENOENT;
+	if (!j->ret)
+		j->ret = build_docs(st, &j->fi, &j->d);
+	if (!j->ret && j->d.n) {
+		j->norm = calloc(j->d.n, sizeof(*j->norm));
+		if (!j->norm)
+			j->ret = -ENOMEM;
 	}
-	pthread_mutex_unlock(&st->cat_lock);
-	if (d.err[0] && ret == 0)
+	for (size_t i = 0; !j->ret && i < j->d.n; i++)
+		j->ret = stash_doc_normalize(&j->d.v[i], j->norm[i]);
+}
+
+/* In the caller's transaction: take the file off the queue and add its
+ * documents, unless it was queued again since it was read. */
+static int job_apply(struct stash_store *st, struct job *j)
+{
+	int claimed = stash_cat_index_claim(st->cat, j->ino, j->gen);
+	int err = claimed < 0 ? claimed : 0;
+
+	/* Gone, or unreadable: off the queue, without documents. */
+	if (claimed != 1 || j->ret)
+		return err;
+	for (size_t i = 0; !err && i < j->d.n; i++)
+		err = stash_cat_doc_add(st->cat, &j->d.v[i], j->norm[i]);
+	if (!err && j->d.err[0])
+		err = stash_cat_setxattr(st->cat, j->ino, INDEX_ERROR_XATTR,
+					 j->d.err, strlen(j->d.err), 0);
+	else if (!err)
+		err = stash_cat_removexattr(st->cat, j->ino, INDEX_ERROR_XATTR);
+	if (err == -ENODATA)
+		err = 0;
+	if (!err && j->d.err[0])
 		stash_log(STASH_LOG_WARN, "%s: not indexed as an article: %s",
-			  fi.name, d.err);
-	docs_free(&d);
-	free(fi.map.v);
-	return ret;
+			  j->fi.name, j->d.err);
+	return err;
+}
+
+static void job_free(struct job *j)
+{
+	for (size_t i = 0; j->norm && i < j->d.n; i++)
+		stash_doc_norm_free(j->norm[i]);
+	free(j->norm);
+	docs_free(&j->d);
+	free(j->fi.map.v);
+}
+
+/*
+ * Index up to BATCH_FILES queued files (or BATCH_BYTES of them) after
+ * inode *after, in one transaction: one commit for many small files.
+ * Returns how many were taken from the queue, or a negative errno.
+ */
+static int index_batch(struct stash_store *st, uint64_t *after)
+{
+	struct job *jobs = calloc(BATCH_FILES, sizeof(*jobs));
+	uint64_t bytes = 0;
+	size_t n = 0;
+	int ret = 0;
+
+	if (!jobs)
+		return -ENOMEM;
+	while (n < BATCH_FILES && bytes < BATCH_BYTES) {
+		struct job *j = &jobs[n];
+
+		pthread_mutex_lock(&st->cat_lock);
+		ret = stash_cat_index_next(st->cat, *after, &j->ino, &j->gen);
+		pthread_mutex_unlock(&st->cat_lock);
+		if (ret)
+			break;
+		job_prepare(st, j);
+		if (j->ret && j->ret != -ENOENT)
+			stash_log(STASH_LOG_ERR, "indexing inode %llu: %s",
+				  (unsigned long long)j->ino,
+				  strerror(-j->ret));
+		bytes += j->fi.attr.size;
+		*after = j->ino;
+		n++;
+	}
+	ret = ret == -ENOENT ? 0 : ret;
+	if (n) {
+		pthread_mutex_lock(&st->cat_lock);
+		ret = stash_cat_begin(st->cat);
+		for (size_t i = 0; !ret && i < n; i++)
+			ret = job_apply(st, &jobs[i]);
+		if (!ret)
+			ret = stash_cat_commit(st->cat, 0);
+		if (ret) {
+			stash_cat_rollback(st->cat);
+			stash_log(STASH_LOG_ERR, "indexing: %s",
+				  strerror(-ret));
+		}
+		pthread_mutex_unlock(&st->cat_lock);
+	}
+	for (size_t i = 0; i < n; i++)
+		job_free(&jobs[i]);
+	free(jobs);
+	return ret ? ret : (int)n;
 }
 
 static void *indexer_main(void *arg)
 {
 	struct stash_store *st = arg;
-	uint64_t after = 0, ino;
-	int64_t gen;
-	int ret;
+	uint64_t after = 0;
+	int n;
 
 	pthread_mutex_lock(&st->index_lock);
 	while (!st->index_stop) {
 		pthread_mutex_unlock(&st->index_lock);
-		pthread_mutex_lock(&st->cat_lock);
-		ret = stash_cat_index_next(st->cat, after, &ino, &gen);
-		pthread_mutex_unlock(&st->cat_lock);
-		if (!ret) {
-			ret = index_one(st, ino, gen);
-			if (ret && ret != -ENOENT)
-				stash_log(STASH_LOG_ERR,
-					  "indexing inode %llu: %s",
-					  (unsigned long long)ino,
-					  strerror(-ret));
-			after = ino;
-			pthread_mutex_lock(&st->index_lock);
-			continue;
-		}
+		n = index_batch(st, &after);
 		pthread_mutex_lock(&st->index_lock);
-		if (after) {
+		if (n > 0)
+			continue;
+		if (n < 0) {
+			/* A catalog error: try again after the next change. */
+			after = 0;
+		} else if (after) {
 			after = 0; /* a pass ended: look again from the start */
 			continue;
 		}

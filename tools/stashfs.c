@@ -439,14 +439,17 @@ static int cmd_mount(int argc, char **argv)
 	if (stash_retention_any(&autosnap.keep) && !autosnap.every_ns) {
 		fprintf(stderr,
 			"stashfs: keep_* options need snapshot_every\n");
+		fuse_opt_free_args(&args);
 		return EXIT_USAGE;
 	}
 	if (!realpath(argv[optind], store)) {
 		report("cannot open store", argv[optind], -errno);
+		fuse_opt_free_args(&args);
 		return EXIT_FAILURE;
 	}
 	if (!realpath(argv[optind + 1], mnt)) {
 		report("cannot use mount point", argv[optind + 1], -errno);
+		fuse_opt_free_args(&args);
 		return EXIT_FAILURE;
 	}
 	snprintf(base, sizeof(base),
