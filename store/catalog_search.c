@@ -53,29 +53,43 @@ int stash_cat_index_forget(struct stash_cat *cat, uint64_t ino)
 	return ret;
 }
 
-int stash_cat_index_next(struct stash_cat *cat, uint64_t after, uint64_t *ino,
-			 int64_t *gen)
+/* The integer columns of the one row sql selects for key (?1): -ENOENT
+ * when there is none. */
+static int int_row(struct stash_cat *cat, const char *sql, int64_t key,
+		   int64_t *cols, int n, const char *what)
 {
 	sqlite3_stmt *s;
-	int rc, ret = stash_cat_prepare(cat,
-					"SELECT ino, gen FROM index_queue"
-					" WHERE ino > ?1 ORDER BY ino LIMIT 1",
-					&s, "index queue");
+	int rc, ret = stash_cat_prepare(cat, sql, &s, what);
 
 	if (ret)
 		return ret;
-	sqlite3_bind_int64(s, 1, (int64_t)after);
+	sqlite3_bind_int64(s, 1, key);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		*ino = (uint64_t)sqlite3_column_int64(s, 0);
-		*gen = sqlite3_column_int64(s, 1);
+		for (int i = 0; i < n; i++)
+			cols[i] = sqlite3_column_int64(s, i);
 		ret = 0;
 	} else {
-		ret = rc == SQLITE_DONE
-			      ? -ENOENT
-			      : stash_cat_sql_err(cat, rc, "index queue");
+		ret = rc == SQLITE_DONE ? -ENOENT
+					: stash_cat_sql_err(cat, rc, what);
 	}
 	sqlite3_finalize(s);
+	return ret;
+}
+
+int stash_cat_index_next(struct stash_cat *cat, uint64_t after, uint64_t *ino,
+			 int64_t *gen)
+{
+	int64_t row[2];
+	int ret = int_row(cat,
+			  "SELECT ino, gen FROM index_queue WHERE ino > ?1"
+			  " ORDER BY ino LIMIT 1",
+			  (int64_t)after, row, 2, "index queue");
+
+	if (!ret) {
+		*ino = (uint64_t)row[0];
+		*gen = row[1];
+	}
 	return ret;
 }
 
@@ -351,27 +365,16 @@ int stash_cat_name_area(struct stash_cat *cat, uint64_t ino, char *name,
 int stash_cat_doc_get(struct stash_cat *cat, uint64_t id, uint64_t *ino,
 		      uint64_t *line, uint64_t *off, uint64_t *len)
 {
-	sqlite3_stmt *s;
-	int rc, ret = stash_cat_prepare(cat,
-					"SELECT ino, line, off, len FROM docs"
-					" WHERE id = ?1",
-					&s, "find document");
+	int64_t row[4];
+	int ret = int_row(cat,
+			  "SELECT ino, line, off, len FROM docs WHERE id = ?1",
+			  (int64_t)id, row, 4, "find document");
 
-	if (ret)
-		return ret;
-	sqlite3_bind_int64(s, 1, (int64_t)id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*ino = (uint64_t)sqlite3_column_int64(s, 0);
-		*line = (uint64_t)sqlite3_column_int64(s, 1);
-		*off = (uint64_t)sqlite3_column_int64(s, 2);
-		*len = (uint64_t)sqlite3_column_int64(s, 3);
-		ret = 0;
-	} else {
-		ret = rc == SQLITE_DONE
-			      ? -ENOENT
-			      : stash_cat_sql_err(cat, rc, "find document");
+	if (!ret) {
+		*ino = (uint64_t)row[0];
+		*line = (uint64_t)row[1];
+		*off = (uint64_t)row[2];
+		*len = (uint64_t)row[3];
 	}
-	sqlite3_finalize(s);
 	return ret;
 }
