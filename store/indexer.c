@@ -25,6 +25,8 @@
 /* Files indexed per transaction, and the bytes they may hold. */
 #define BATCH_FILES 64
 #define BATCH_BYTES (2u << 20)
+#define DEBOUNCE_MS 50
+#define DEBOUNCE_MAX_MS 1000
 
 struct extent_vec {
 	struct stash_extent *v;
@@ -392,6 +394,29 @@ static int index_batch(struct stash_store *st, uint64_t *after)
 	return ret ? ret : (int)n;
 }
 
+/*
+ * While changes keep coming (a cp of many files), wait for a pause of
+ * DEBOUNCE_MS, up to DEBOUNCE_MAX_MS: indexing then runs after the burst
+ * instead of competing with it. index_lock is held.
+ */
+static void debounce(struct stash_store *st)
+{
+	for (int waited = 0;
+	     !st->index_stop && st->index_kicked && waited < DEBOUNCE_MAX_MS;
+	     waited += DEBOUNCE_MS) {
+		struct timespec ts;
+
+		st->index_kicked = false;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += DEBOUNCE_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&st->index_cond, &st->index_lock, &ts);
+	}
+}
+
 static void *indexer_main(void *arg)
 {
 	struct stash_store *st = arg;
@@ -403,8 +428,10 @@ static void *indexer_main(void *arg)
 		pthread_mutex_unlock(&st->index_lock);
 		n = index_batch(st, &after);
 		pthread_mutex_lock(&st->index_lock);
-		if (n > 0)
+		if (n > 0) {
+			debounce(st);
 			continue;
+		}
 		if (n < 0) {
 			/* A catalog error: try again after the next change. */
 			after = 0;
@@ -417,8 +444,9 @@ static void *indexer_main(void *arg)
 		pthread_cond_broadcast(&st->index_cond);
 		while (!st->index_stop && !st->index_kicked)
 			pthread_cond_wait(&st->index_cond, &st->index_lock);
-		st->index_kicked = false;
 		st->index_idle = false;
+		debounce(st);
+		st->index_kicked = false;
 	}
 	st->index_idle = true;
 	pthread_cond_broadcast(&st->index_cond);
